@@ -1,0 +1,432 @@
+"""Load and validate ``knowledge/*.yaml`` into typed, immutable models.
+
+Staff edit these files by hand, so every problem is reported as ``file:line: what to
+fix`` and loading is all-or-nothing: :func:`load_knowledge` either returns a complete
+:class:`Knowledge` or raises :class:`KnowledgeError` with every problem found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from bot.text import Normalizer, parse_numbers
+
+MAX_FILE_BYTES = 1_000_000
+MAX_ID_LENGTH = 32  # ids travel inside 64-byte Telegram callback data
+MIN_QUESTIONS = 5
+
+Ident = Annotated[
+    str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=MAX_ID_LENGTH)
+]
+
+
+def _as_text(value: Any) -> Any:
+    """Staff write `keywords: [2026]` without quotes; YAML makes that a number."""
+    if isinstance(value, int | float | Decimal | date) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Text = Annotated[
+    str,
+    BeforeValidator(_as_text),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+]
+Kind = Literal["program", "facility", "achievement", "event", "person", "overview", "about"]
+Qualifier = Literal["lebih dari", "kurang dari", "hingga", "sekitar", "minimal"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class Source(_Model):
+    id: Ident
+    publisher: Text
+    title: Text
+    date: date
+    url: HttpUrl | None = None
+    note: Text | None = None
+
+
+class Topic(_Model):
+    id: Ident
+    title: Text
+    emoji: str = ""
+
+
+class Figure(_Model):
+    label: Text
+    value: Decimal | None = None
+    text: Text | None = None  # for amounts the source gives only vaguely ("puluhan ribu")
+    unit: Text | None = None
+    year: int | None = Field(default=None, ge=1900, le=2100)
+    qualifier: Qualifier | None = None
+
+    @model_validator(mode="after")
+    def _value_or_text(self) -> Figure:
+        if (self.value is None) == (self.text is None):
+            raise ValueError("figure_value_or_text")
+        return self
+
+
+class Entry(_Model):
+    id: Ident
+    kind: Kind
+    title: Text
+    answer: Text
+    figures: tuple[Figure, ...] = ()
+    questions: tuple[Text, ...] = Field(min_length=MIN_QUESTIONS)
+    keywords: tuple[Text, ...] = ()
+    topics: tuple[Ident, ...] = Field(min_length=1)
+    related: tuple[Ident, ...] = ()
+    sources: tuple[Ident, ...] = Field(min_length=1)
+    as_of: date
+
+
+class SmalltalkIntent(_Model):
+    intent: Ident
+    patterns: tuple[Text, ...] = Field(min_length=1)
+
+
+class KnowledgeFile(_Model):
+    """One YAML file: any mix of these sections (unknown sections are errors)."""
+
+    entries: tuple[Entry, ...] = ()
+    sources: tuple[Source, ...] = ()
+    topics: tuple[Topic, ...] = ()
+    slang: dict[str, Text] = Field(default_factory=dict)
+    fillers: tuple[Text, ...] = ()
+    details: tuple[Text, ...] = ()
+    smalltalk: tuple[SmalltalkIntent, ...] = ()
+
+    @field_validator("slang")
+    @classmethod
+    def _slang_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not re.fullmatch(r"[^\s]+", str(key)):
+                raise ValueError("slang_key")
+        return {str(k).lower(): v.lower() for k, v in value.items()}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing a staff member has to fix, rendered by the locale as file:line: text."""
+
+    file: str
+    line: int
+    code: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:  # for logs; people see the locale's wording
+        detail = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.file}:{self.line}: {self.code}" + (f" ({detail})" if detail else "")
+
+
+class KnowledgeError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(f"{len(problems)} problem(s) in knowledge")
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    entries: tuple[Entry, ...]
+    sources: dict[str, Source]
+    topics: dict[str, Topic]
+    slang: dict[str, str]
+    fillers: frozenset[str]
+    details: frozenset[str]  # words asking for a detail ("alamat"): answered only if covered
+    smalltalk: dict[str, tuple[str, ...]]
+    fingerprint: str  # changes whenever any file's bytes change
+    by_id: dict[str, Entry] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_id", {e.id: e for e in self.entries})
+
+    def entry(self, entry_id: str) -> Entry | None:
+        return self.by_id.get(entry_id)
+
+    def sources_of(self, entry: Entry) -> list[Source]:
+        return [self.sources[s] for s in entry.sources]
+
+    def in_topic(self, topic_id: str) -> list[Entry]:
+        return [e for e in self.entries if topic_id in e.topics]
+
+    @property
+    def as_of(self) -> date | None:
+        return max((e.as_of for e in self.entries), default=None)
+
+    def normalizer(self) -> Normalizer:
+        return Normalizer(slang=self.slang, fillers=self.fillers)
+
+
+# --- YAML with line numbers -------------------------------------------------------
+
+Path_ = tuple[str | int, ...]
+
+
+class _YamlProblem(Exception):
+    def __init__(self, line: int, code: str, **params: Any) -> None:
+        super().__init__(code)
+        self.line, self.code, self.params = line, code, params
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe loader that refuses anchors and aliases: they are never needed in
+    hand-written knowledge, and refusing them rules out "billion laughs" bombs."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _YamlProblem(event.start_mark.line + 1, "yaml_alias")
+        return super().compose_node(parent, index)
+
+
+def _read_yaml(text: str) -> tuple[Any, dict[Path_, int]]:
+    """Parse YAML and remember the line of every value, keyed by its path."""
+    loader = _NoAliasLoader(text)
+    try:
+        node = loader.get_single_node()
+        lines: dict[Path_, int] = {}
+        data = _construct(loader, node, (), lines) if node is not None else None
+        return data, lines
+    finally:
+        loader.dispose()
+
+
+def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, lines: dict) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int | bool | float | date) or key is None:
+                raise _YamlProblem(key_node.start_mark.line + 1, "yaml_key_type")
+            if key in result:
+                raise _YamlProblem(key_node.start_mark.line + 1, "yaml_duplicate_key", key=key)
+            result[key] = _construct(loader, value_node, (*path, str(key)), lines)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(loader, n, (*path, i), lines) for i, n in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
+
+
+def _line_of(lines: dict[Path_, int], loc: Iterable[str | int]) -> int:
+    path = tuple(loc)
+    while path and path not in lines:
+        path = path[:-1]
+    return lines.get(path, 1)
+
+
+# --- loading ----------------------------------------------------------------------
+
+
+@dataclass
+class _Parsed:
+    name: str
+    model: KnowledgeFile
+    lines: dict[Path_, int]
+    digest: str
+
+
+def _parse_file(path: Path, root: Path, problems: list[Problem]) -> _Parsed | None:
+    name = str(path.relative_to(root.parent)) if path.is_relative_to(root.parent) else path.name
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        problems.append(Problem(name, 1, "file_too_large", {"size": size, "limit": MAX_FILE_BYTES}))
+        return None
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(name, 1, "file_not_utf8", {"error": str(exc)}))
+        return None
+    try:
+        data, lines = _read_yaml(text)
+    except _YamlProblem as exc:
+        problems.append(Problem(name, exc.line, exc.code, exc.params))
+        return None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark else 1
+        detail = getattr(exc, "problem", None) or str(exc)
+        problems.append(Problem(name, line, "yaml_syntax", {"error": detail}))
+        return None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        problems.append(Problem(name, 1, "file_not_mapping"))
+        return None
+    try:
+        model = KnowledgeFile.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = [part for part in err["loc"] if not isinstance(part, str) or part]
+            problems.append(
+                Problem(
+                    name,
+                    _line_of(lines, [str(p) if isinstance(p, str) else p for p in loc]),
+                    "schema",
+                    {"where": _where(loc), "error": _schema_error(err)},
+                )
+            )
+        return None
+    return _Parsed(name, model, lines, hashlib.sha256(raw).hexdigest())
+
+
+def _where(loc: Iterable[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _schema_error(err: Any) -> str:
+    """A short error code the locale turns into a sentence (``check.schema_errors.*``)."""
+    message = str(err.get("msg", ""))
+    if "figure_value_or_text" in message:
+        return "figure_value_or_text"
+    if "slang_key" in message:
+        return "slang_key"
+    return str(err["type"])
+
+
+def knowledge_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.yaml") if p.is_file())
+
+
+def check_knowledge(folder: Path) -> tuple[Knowledge | None, list[Problem]]:
+    """Validate every file in ``folder``; return the knowledge only if all is well."""
+    problems: list[Problem] = []
+    files = knowledge_files(folder)
+    if not files:
+        return None, [Problem(str(folder), 1, "no_files")]
+    parsed = [p for p in (_parse_file(f, folder, problems) for f in files) if p]
+    if problems:
+        return None, problems
+    knowledge = _assemble(parsed, problems)
+    return (knowledge if not problems else None), problems
+
+
+def load_knowledge(folder: Path) -> Knowledge:
+    knowledge, problems = check_knowledge(folder)
+    if knowledge is None:
+        raise KnowledgeError(problems)
+    return knowledge
+
+
+def _assemble(parsed: list[_Parsed], problems: list[Problem]) -> Knowledge:
+    def where(p: _Parsed, *path: str | int) -> tuple[str, int]:
+        return p.name, _line_of(p.lines, path)
+
+    entries: dict[str, tuple[Entry, _Parsed, int]] = {}
+    sources: dict[str, Source] = {}
+    topics: dict[str, Topic] = {}
+    slang: dict[str, str] = {}
+    fillers: set[str] = set()
+    details: set[str] = set()
+    smalltalk: dict[str, tuple[str, ...]] = {}
+
+    def claim(table: dict, item_id: str, value: Any, p: _Parsed, path: tuple, kind: str) -> None:
+        if item_id in table:
+            problems.append(
+                Problem(*where(p, *path), "duplicate_id", {"kind": kind, "id": item_id})
+            )
+        else:
+            table[item_id] = value
+
+    for p in parsed:
+        for i, entry in enumerate(p.model.entries):
+            claim(entries, entry.id, (entry, p, i), p, ("entries", i, "id"), "entry")
+        for i, source in enumerate(p.model.sources):
+            claim(sources, source.id, source, p, ("sources", i, "id"), "source")
+        for i, topic in enumerate(p.model.topics):
+            claim(topics, topic.id, topic, p, ("topics", i, "id"), "topic")
+        slang.update(p.model.slang)
+        fillers.update(f.lower() for f in p.model.fillers)
+        details.update(d.lower() for d in p.model.details)
+        for intent in p.model.smalltalk:
+            smalltalk[intent.intent] = smalltalk.get(intent.intent, ()) + intent.patterns
+
+    normalizer = Normalizer(slang=slang, fillers=frozenset(fillers))
+    claimed: dict[str, str] = {}
+    for entry, p, i in entries.values():
+        base = ("entries", i)
+        for field_name, table in (("topics", topics), ("sources", sources), ("related", entries)):
+            for j, ref in enumerate(getattr(entry, field_name)):
+                if ref not in table or (field_name == "related" and ref == entry.id):
+                    problems.append(
+                        Problem(
+                            *where(p, *base, field_name, j),
+                            f"unknown_{field_name}",
+                            {"id": entry.id, "ref": ref},
+                        )
+                    )
+        for j, question in enumerate(entry.questions):
+            key = normalizer.normalize(question).text
+            owner = claimed.setdefault(key, entry.id)
+            if owner != entry.id:
+                problems.append(
+                    Problem(
+                        *where(p, *base, "questions", j),
+                        "question_claimed",
+                        {"question": question, "id": entry.id, "other": owner},
+                    )
+                )
+        for number in _unexplained_numbers(entry):
+            problems.append(
+                Problem(
+                    *where(p, *base, "answer"), "answer_number", {"id": entry.id, "number": number}
+                )
+            )
+
+    return Knowledge(
+        entries=tuple(e for e, _, _ in entries.values()),
+        sources=sources,
+        topics=topics,
+        slang=slang,
+        fillers=frozenset(fillers),
+        details=frozenset(details),
+        smalltalk=smalltalk,
+        fingerprint=hashlib.sha256("".join(p.digest for p in parsed).encode()).hexdigest()[:16],
+    )
+
+
+def allowed_numbers(entry: Entry) -> set[Decimal]:
+    """Numbers an answer may mention: its figures, their years, and its as-of date."""
+    as_of = entry.as_of
+    allowed: set[Decimal] = {Decimal(as_of.year), Decimal(as_of.day)}
+    for fig in entry.figures:
+        if fig.value is not None:
+            allowed.add(fig.value.normalize())
+        if fig.year is not None:
+            allowed.add(Decimal(fig.year))
+    return {n.normalize() for n in allowed}
+
+
+def _unexplained_numbers(entry: Entry) -> Iterator[str]:
+    allowed = allowed_numbers(entry)
+    for shown, value in parse_numbers(entry.answer):
+        if value.normalize() not in allowed:
+            yield shown

@@ -1,0 +1,225 @@
+"""Normalisation of informal Indonesian, as residents type it on their phones.
+
+``Normalizer.normalize`` turns "Brp persen warga yg udh punya BPJS??? 🙏" into the
+tokens ``berapa persen warga yang sudah punya bpjs``: Unicode folding, emoji and
+punctuation removed, reduplication (``anak2``) and repeated letters (``gratisss``)
+undone, slang expanded from ``knowledge/slang.yaml``, filler words dropped and, when
+a vocabulary is given, typos corrected to the nearest known word.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+
+from rapidfuzz.distance import OSA
+
+MAX_TOKEN_CHARS = 40  # longer "words" are noise (URLs, keyboard mashing)
+MAX_TOKENS = 60
+
+# Symbols that carry meaning in questions; everything else that is not a letter or
+# digit becomes a space.
+_SYMBOLS = {"%": " persen ", "&": " dan ", "+": " plus ", "@": " "}
+_APOSTROPHES = dict.fromkeys(map(ord, "'’`´ʼ‘"), None)
+_DROP_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn", "Mn", "Me"}
+_NUMBER = re.compile(r"\d{1,3}(?:\.\d{3})+(?:,\d+)?|\d+(?:,\d+)?")
+_NUMBER_WITH_SCALE = re.compile(
+    rf"(?<![\w.,])({_NUMBER.pattern})(?:\s+(ribu|juta|miliar|milyar|triliun))?(?![\w])"
+)
+_SCALES = {"ribu": 10**3, "juta": 10**6, "miliar": 10**9, "milyar": 10**9, "triliun": 10**12}
+_REDUPLICATED = re.compile(r"^([a-z]{2,})2$")
+_RUN3 = re.compile(r"([a-z])\1{2,}")
+_RUN2 = re.compile(r"([a-z])\1+")
+
+
+@lru_cache(maxsize=4096)
+def _fold_char(ch: str) -> str:
+    if ch in _SYMBOLS:
+        return _SYMBOLS[ch]
+    if unicodedata.category(ch) in _DROP_CATEGORIES:
+        return ""
+    return ch if ch.isalnum() or ch in ",." else " "
+
+
+def fold(text: str) -> str:
+    """Lower-case, accent-free text with only letters, digits and spaces.
+
+    Commas and dots survive only inside numbers (``98,76``, ``7.140``).
+    """
+    text = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES)).casefold()
+    text = "".join(_fold_char(ch) for ch in text)
+    text = re.sub(r"(?<!\d)[.,]|[.,](?!\d)", " ", text)
+    return " ".join(text.split())
+
+
+@dataclass(frozen=True)
+class Normalized:
+    tokens: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.tokens)
+
+    def __bool__(self) -> bool:
+        return bool(self.tokens)
+
+
+class Speller:
+    """Corrects a misspelt word to the closest known word (SymSpell-style).
+
+    Every known word is indexed under itself and each of its one-letter deletions, so
+    a lookup costs a handful of dict hits however large the vocabulary is. Candidates
+    are then verified with the optimal-string-alignment distance (a swap counts 1).
+    """
+
+    def __init__(self, vocabulary: Mapping[str, int]) -> None:
+        self._frequency = dict(vocabulary)
+        self._index: dict[str, list[str]] = {}
+        for word in self._frequency:
+            if len(word) >= 4 and word.isalpha():
+                for variant in {word, *_deletions(word)}:
+                    self._index.setdefault(variant, []).append(word)
+        self.correct = lru_cache(maxsize=50_000)(self._correct)
+
+    def __contains__(self, word: str) -> bool:
+        return word in self._frequency
+
+    def _correct(self, word: str) -> str | None:
+        # Short words are too easily confused with other real words ("pita"/"pipa").
+        if len(word) < 5 or not word.isalpha():
+            return None
+        limit = 2 if len(word) >= 8 else 1
+        variants = {word, *_deletions(word)}
+        if limit == 2:
+            variants |= {d2 for d1 in _deletions(word) for d2 in _deletions(d1)}
+        best: tuple[int, int, str] | None = None
+        for variant in variants:
+            for candidate in self._index.get(variant, ()):
+                if candidate[0] != word[0] and len(word) < 8:
+                    continue
+                distance = OSA.distance(word, candidate, score_cutoff=limit)
+                if distance > limit:
+                    continue
+                key = (distance, -self._frequency[candidate], candidate)
+                if best is None or key < best:
+                    best = key
+        return best[2] if best else None
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+PARTICLES = ("nya", "lah", "kah", "pun", "ku", "mu")
+MAX_COMPOUND = 4
+
+
+class Normalizer:
+    """Question text -> tokens. Without a vocabulary it only folds and expands slang
+    (used by ``check``); with one it also repairs words it does not know."""
+
+    def __init__(
+        self,
+        slang: Mapping[str, str],
+        fillers: Iterable[str] = (),
+        vocabulary: Mapping[str, int] | None = None,
+        stem: Callable[[str], str] | None = None,
+    ) -> None:
+        self._slang = {k: tuple(fold(v).split()) for k, v in slang.items()}
+        # A multi-word expansion ("mpp" -> "mal pelayanan publik") names one thing:
+        # it becomes one token wherever it appears, so it is weighed once.
+        self._compounds = {words for words in self._slang.values() if len(words) > 1}
+        self._fillers = frozenset(fillers)
+        self._vocabulary = vocabulary or {}
+        self._speller = Speller(vocabulary) if vocabulary else None
+        self._stem = stem
+        self._stems: dict[str, str] = {}
+        if stem and vocabulary:
+            # Most frequent known word per stem wins: "pelayanan" and "layanan" meet.
+            for word in sorted(vocabulary, key=lambda w: (-vocabulary[w], w)):
+                if word.isalpha():
+                    self._stems.setdefault(stem(word), word)
+        self.normalize = lru_cache(maxsize=20_000)(self._normalize)
+
+    def _normalize(self, text: str) -> Normalized:
+        tokens: list[str] = []
+        for raw in fold(text).split()[: MAX_TOKENS * 2]:
+            tokens.extend(self._expand(raw[:MAX_TOKEN_CHARS]))
+        tokens = [t for t in self._merge_compounds(tokens) if t not in self._fillers]
+        return Normalized(tuple(tokens[:MAX_TOKENS]))
+
+    def _merge_compounds(self, tokens: list[str]) -> list[str]:
+        if not self._compounds:
+            return tokens
+        merged: list[str] = []
+        i = 0
+        while i < len(tokens):
+            for size in range(min(MAX_COMPOUND, len(tokens) - i), 1, -1):
+                if tuple(tokens[i : i + size]) in self._compounds:
+                    merged.append("_".join(tokens[i : i + size]))
+                    i += size
+                    break
+            else:
+                merged.append(tokens[i])
+                i += 1
+        return merged
+
+    def _expand(self, token: str) -> tuple[str, ...]:
+        match = _REDUPLICATED.match(token)
+        if match:  # "anak2" is "anak-anak": one word is enough for matching
+            token = match.group(1)
+        token = self._squeeze(token)
+        if token in self._slang:
+            return self._slang[token]
+        if self._speller and not self._known(token) and not token.isdigit():
+            repaired = self._repair(token)
+            if repaired:
+                return self._slang.get(repaired, (repaired,))
+        return (token,)
+
+    def _repair(self, token: str) -> str | None:
+        """An unknown word mapped onto a known one, most conservative step first."""
+        for particle in PARTICLES:  # "programnya" -> "program"
+            base = token.removesuffix(particle)
+            if base != token and len(base) >= 3 and self._known(base):
+                return base
+        if self._stem and token.isalpha():  # "pelayanannya" -> stem "layan" -> "layanan"
+            known = self._stems.get(self._stem(token))
+            if known:
+                return known
+        return self._speller.correct(token) if self._speller else None
+
+    def _squeeze(self, token: str) -> str:
+        """Undo stretched letters: "gratisss" -> "gratis", keeping real doubles ("saat")."""
+        if not _RUN3.search(token):
+            return token
+        double = _RUN3.sub(r"\1\1", token)
+        if self._known(double):
+            return double
+        single = _RUN2.sub(r"\1", token)
+        if self._known(single) or not self._speller:
+            return single
+        return double
+
+    def _known(self, token: str) -> bool:
+        return token in self._slang or token in self._vocabulary or token in self._fillers
+
+
+def parse_numbers(text: str) -> list[tuple[str, Decimal]]:
+    """Numbers written the Indonesian way, with their value: "7.140" -> 7140,
+    "98,76" -> 98.76, "200 ribu" -> 200000."""
+    found: list[tuple[str, Decimal]] = []
+    for match in _NUMBER_WITH_SCALE.finditer(text):
+        digits, scale = match.group(1), match.group(2)
+        try:
+            value = Decimal(digits.replace(".", "").replace(",", "."))
+        except InvalidOperation:
+            continue
+        if scale:
+            value *= _SCALES[scale]
+        found.append((match.group(0), value))
+    return found
