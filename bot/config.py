@@ -1,0 +1,138 @@
+"""Settings from environment variables, validated once at start.
+
+Every mistake is reported at once, each with the variable's name and what to do,
+and the token is never echoed back (not even in a validation error).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from bot.paths import KNOWLEDGE_DIR, ROOT
+
+DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class ConfigError(Exception):
+    """Carries locale keys (with parameters) for each invalid setting."""
+
+    def __init__(self, problems: list[tuple[str, dict[str, str]]]) -> None:
+        super().__init__("; ".join(key for key, _ in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str | None = field(default=None, repr=False)
+    base_url: str = DEFAULT_BASE_URL
+    db_path: Path = ROOT / "data" / "bot.db"
+    knowledge_dir: Path = KNOWLEDGE_DIR
+    staff_ids: frozenset[int] = frozenset()
+    staff_chat_id: int | None = None
+    log_level: str = "INFO"
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    port: int = 8080
+    retention_days: int = 90
+    flood_limit: int = 20  # messages per user per minute
+
+    def is_staff(self, user_id: int | None) -> bool:
+        return user_id is not None and user_id in self.staff_ids
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, need_token: bool = False) -> Settings:
+    env = os.environ if env is None else env
+    problems: list[tuple[str, dict[str, str]]] = []
+
+    def get(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    def integer(name: str, default: int, low: int, high: int) -> int:
+        raw = get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            problems.append(("config.bad_int", {"name": name, "low": str(low), "high": str(high)}))
+            return default
+        return value
+
+    token = get("TELEGRAM_BOT_TOKEN")
+    if need_token and token is None:
+        problems.append(("config.no_token", {}))
+    elif token is not None and (":" not in token or not token.split(":", 1)[0].isdigit()):
+        problems.append(("config.bad_token", {}))
+
+    base_url = get("TELEGRAM_BASE_URL") or DEFAULT_BASE_URL
+    if urlparse(base_url).scheme not in ("http", "https"):
+        problems.append(("config.bad_url", {"name": "TELEGRAM_BASE_URL"}))
+
+    staff_ids: set[int] = set()
+    for part in (get("BOT_STAFF_IDS") or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if part.lstrip("-").isdigit():
+            staff_ids.add(int(part))
+        else:
+            problems.append(("config.bad_staff_id", {"value": part[:40]}))
+
+    staff_chat = get("BOT_STAFF_CHAT_ID")
+    staff_chat_id = None
+    if staff_chat is not None:
+        if staff_chat.lstrip("-").isdigit():
+            staff_chat_id = int(staff_chat)
+        else:
+            problems.append(
+                ("config.bad_int", {"name": "BOT_STAFF_CHAT_ID", "low": "-∞", "high": "∞"})
+            )
+
+    log_level = (get("LOG_LEVEL") or "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        problems.append(("config.bad_log_level", {"levels": ", ".join(LOG_LEVELS)}))
+        log_level = "INFO"
+
+    webhook_url = get("WEBHOOK_URL")
+    if webhook_url and urlparse(webhook_url).scheme != "https":
+        problems.append(("config.bad_url", {"name": "WEBHOOK_URL"}))
+    webhook_secret = get("WEBHOOK_SECRET")
+    if webhook_url and not webhook_secret:
+        problems.append(("config.no_webhook_secret", {}))
+    if webhook_secret and not all(c.isalnum() or c in "_-" for c in webhook_secret):
+        problems.append(("config.bad_webhook_secret", {}))
+
+    knowledge_dir = Path(get("BOT_KNOWLEDGE_DIR") or KNOWLEDGE_DIR)
+    settings = Settings(
+        token=token,
+        base_url=base_url,
+        db_path=Path(get("BOT_DB_PATH") or ROOT / "data" / "bot.db"),
+        knowledge_dir=knowledge_dir,
+        staff_ids=frozenset(staff_ids),
+        staff_chat_id=staff_chat_id,
+        log_level=log_level,
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
+        port=integer("PORT", 8080, 1, 65535),
+        retention_days=integer("BOT_RETENTION_DAYS", 90, 1, 3650),
+        flood_limit=integer("BOT_FLOOD_LIMIT", 20, 1, 10_000),
+    )
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL at INFO, and Bot API URLs contain the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)

@@ -1,0 +1,321 @@
+"""The answer engine: question in, :class:`Decision` out. No Telegram, no I/O.
+
+How a question is scored against an entry (all precomputed at load, nothing rebuilt
+per question):
+
+* every word has a weight, its inverse document frequency over the entries, so
+  "bendali" counts far more than "balikpapan" or "berapa";
+* **coverage** — how much of the question's weight the entry's vocabulary explains
+  (title, questions and keywords fully; answer text and figure labels half). A word
+  the knowledge has never seen ("penduduk", "yankees") weighs like the rarest word
+  and is unexplained, which is what keeps the bot from answering what it doesn't know;
+* **phrasing** — the best weighted token F1 against one of the entry's questions,
+  blended with rapidfuzz's ``token_sort_ratio`` so word order and leftover typos count.
+
+Candidates come from an inverted index over the question's rarest words, so the cost
+barely grows with the size of the knowledge.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import lru_cache
+
+from rapidfuzz import fuzz
+
+from bot.knowledge import Entry, Knowledge
+from bot.text import Normalized, Normalizer
+
+MAX_QUESTION_CHARS = 1000  # longer messages are matched on a prefix cut at a word
+WEAK_CREDIT = 0.5  # a word found only in the answer text or a figure label
+MAX_CANDIDATES = 40  # entries scored in full per question
+COMMON_SHARE = 0.2  # posting lists longer than this share of entries only add weight
+UNKNOWN_FACTOR = 1.0  # an unknown content word weighs like the rarest known word, times this
+GENERAL_ZIPF = 5.5  # unknown words this frequent in Indonesian are general, not content
+GENERAL_WEIGHT = 0.4
+
+
+class DecisionKind(StrEnum):
+    ANSWER = "answer"
+    CHOICES = "choices"
+    FALLBACK = "fallback"
+    SMALLTALK = "smalltalk"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    answer: float = 62.0  # top score needed to answer outright
+    margin: float = 6.0  # ... and its lead over the runner-up
+    choice: float = 42.0  # lowest score offered as "Maksud Anda?"
+    choice_spread: float = 18.0  # options must be this close to the top one
+    max_choices: int = 3
+    suggest: float = 30.0  # fallback suggestions ("mungkin ini yang dicari")
+    coverage_floor: float = 0.55  # never answer if less of the question is explained
+
+
+@dataclass(frozen=True)
+class Match:
+    entry: Entry
+    score: float  # 0-100
+    coverage: float  # 0-1, share of the question's weight explained by the entry
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: DecisionKind
+    question: str
+    normalized: str
+    matches: tuple[Match, ...] = ()  # answer: 1; choices: 2-3; fallback: suggestions
+    intent: str | None = None  # smalltalk intent
+    latency_ms: float = 0.0
+
+    @property
+    def entry(self) -> Entry | None:
+        return self.matches[0].entry if self.kind is DecisionKind.ANSWER else None
+
+    @property
+    def score(self) -> float:
+        return self.matches[0].score if self.matches else 0.0
+
+
+@dataclass(frozen=True)
+class _Alias:
+    tokens: frozenset[str]
+    text: str
+    weight: float
+
+
+@dataclass
+class _EntryIndex:
+    entry: Entry
+    strong: frozenset[str]
+    weak: frozenset[str]
+    aliases: list[_Alias] = field(default_factory=list)
+
+
+class Index:
+    """Everything precomputed from one :class:`Knowledge`; immutable once built."""
+
+    def __init__(self, knowledge: Knowledge) -> None:
+        self.knowledge = knowledge
+        base = knowledge.normalizer()
+        docs: list[tuple[Entry, list[Normalized], list[Normalized]]] = []
+        for entry in knowledge.entries:
+            strong = [base.normalize(t) for t in (entry.title, *entry.questions, *entry.keywords)]
+            weak = [base.normalize(t) for t in (entry.answer, *(f.label for f in entry.figures))]
+            weak += [base.normalize(knowledge.topics[t].title) for t in entry.topics]
+            docs.append((entry, strong, weak))
+
+        frequency: Counter[str] = Counter()
+        entry_frequency: Counter[str] = Counter()
+        for _, strong, weak in docs:
+            words = {t for n in strong + weak for t in n.tokens}
+            entry_frequency.update(words)
+            frequency.update(t for n in strong + weak for t in n.tokens)
+        n = max(len(docs), 1)
+        self._weight = {t: math.log(1 + n / df) for t, df in entry_frequency.items()}
+        self._unknown_weight = math.log(1 + n)
+        self._common_df = max(3, int(COMMON_SHARE * n))
+
+        # Greeting words mixed into a question ("pagi min, ...") carry no meaning.
+        smalltalk_words = {
+            t
+            for patterns in knowledge.smalltalk.values()
+            for p in patterns
+            for t in base.normalize(p).tokens
+        }
+        self._ignored = frozenset(smalltalk_words - set(entry_frequency))
+        self._smalltalk = {
+            base.normalize(p).text: intent
+            for intent, patterns in knowledge.smalltalk.items()
+            for p in patterns
+        }
+        self._details = frozenset(t for d in knowledge.details for t in base.normalize(d).tokens)
+        vocabulary = Counter(dict.fromkeys(smalltalk_words | self._details, 1)) + frequency
+        self.normalizer = Normalizer(
+            knowledge.slang, knowledge.fillers, vocabulary=vocabulary, stem=stemmer()
+        )
+
+        self._entries: list[_EntryIndex] = []
+        self._by_id: dict[str, _EntryIndex] = {}
+        self._postings: dict[str, list[int]] = {}
+        for i, (entry, strong, weak) in enumerate(docs):
+            strong_words = frozenset(t for nz in strong for t in nz.tokens)
+            weak_words = frozenset(t for nz in weak for t in nz.tokens) - strong_words
+            item = _EntryIndex(entry, strong_words, weak_words)
+            for nz in strong:
+                tokens = frozenset(nz.tokens)
+                if tokens:
+                    item.aliases.append(_Alias(tokens, nz.text, self._sum(tokens)))
+            self._entries.append(item)
+            self._by_id[entry.id] = item
+            for word in strong_words | weak_words:
+                self._postings.setdefault(word, []).append(i)
+
+    def weight(self, token: str) -> float:
+        if token in self._ignored:
+            return 0.0
+        known = self._weight.get(token)
+        if known is not None:
+            return known
+        if token in self._details or token.isdigit():
+            return self._unknown_weight
+        return GENERAL_WEIGHT if is_general_word(token) else self._unknown_weight
+
+    def unexplained_details(self, normalized: Normalized, entry_id: str) -> list[str]:
+        """Detail words (or numbers) the question asks about that the entry never
+        mentions: "alamat puskesmas ..." when no address is known."""
+        item = self._by_id[entry_id]
+        return [
+            t
+            for t in normalized.tokens
+            if (t in self._details or t.isdigit()) and t not in item.strong and t not in item.weak
+        ]
+
+    def _sum(self, tokens: frozenset[str]) -> float:
+        return sum(self.weight(t) for t in tokens)
+
+    def smalltalk_intent(self, normalized: Normalized) -> str | None:
+        return self._smalltalk.get(normalized.text)
+
+    def score(self, normalized: Normalized) -> list[Match]:
+        query = frozenset(normalized.tokens)
+        total = self._sum(query)
+        if total <= 0:
+            return []
+        results = [
+            self._score_entry(self._entries[i], query, total, normalized.text)
+            for i in self._candidates(query)
+        ]
+        results.sort(key=lambda m: (-m.score, m.entry.id))
+        return results
+
+    def _candidates(self, query: frozenset[str]) -> list[int]:
+        """Entries sharing a word with the question, rarest words first."""
+        known = sorted(
+            (t for t in query if t in self._postings), key=lambda t: len(self._postings[t])
+        )
+        hits: Counter[int] = Counter()
+        for token in known:
+            postings = self._postings[token]
+            if len(postings) > self._common_df and hits:
+                break  # common words only add weight to entries found already
+            for i in postings:
+                hits[i] += self.weight(token)
+        return [i for i, _ in hits.most_common(MAX_CANDIDATES)]
+
+    def _score_entry(
+        self, item: _EntryIndex, query: frozenset[str], total: float, text: str
+    ) -> Match:
+        explained = 0.0
+        for token in query:
+            if token in item.strong:
+                explained += self.weight(token)
+            elif token in item.weak:
+                explained += WEAK_CREDIT * self.weight(token)
+        coverage = explained / total
+
+        best_f1, best_alias = 0.0, ""
+        for alias in item.aliases:
+            shared = self._sum(query & alias.tokens)
+            if shared <= 0:
+                continue
+            precision, recall = shared / alias.weight, shared / total
+            f1 = 2 * precision * recall / (precision + recall)
+            if f1 > best_f1:
+                best_f1, best_alias = f1, alias.text
+        phrasing = 0.7 * best_f1 + 0.3 * fuzz.token_sort_ratio(text, best_alias) / 100
+        return Match(item.entry, round(100 * (0.5 * coverage + 0.5 * phrasing), 2), coverage)
+
+
+class Engine:
+    """Holds the current index; a reload swaps it in one assignment, so a question is
+    always answered entirely by the old knowledge or entirely by the new."""
+
+    def __init__(self, knowledge: Knowledge, thresholds: Thresholds | None = None) -> None:
+        self.thresholds = thresholds or Thresholds()
+        self._index = Index(knowledge)
+
+    @property
+    def knowledge(self) -> Knowledge:
+        return self._index.knowledge
+
+    def swap(self, knowledge: Knowledge) -> None:
+        index = Index(knowledge)  # built fully before anyone can see it
+        self._index = index
+
+    def normalize(self, question: str) -> Normalized:
+        return self._index.normalizer.normalize(_prefix(question))
+
+    def decide(self, question: str) -> Decision:
+        started = time.perf_counter()
+        index = self._index  # one snapshot for the whole question
+        normalized = index.normalizer.normalize(_prefix(question))
+        decision = self._decide(index, question, normalized)
+        latency = (time.perf_counter() - started) * 1000
+        return Decision(
+            decision.kind,
+            question,
+            normalized.text,
+            decision.matches,
+            decision.intent,
+            round(latency, 3),
+        )
+
+    def _decide(self, index: Index, question: str, normalized: Normalized) -> Decision:
+        if not normalized:
+            return Decision(DecisionKind.SMALLTALK, question, "", intent="empty")
+        intent = index.smalltalk_intent(normalized)
+        if intent:
+            return Decision(DecisionKind.SMALLTALK, question, normalized.text, intent=intent)
+        matches = index.score(normalized)
+        th = self.thresholds
+        if not matches:
+            return Decision(DecisionKind.FALLBACK, question, normalized.text)
+        top = matches[0]
+        runner_up = matches[1].score if len(matches) > 1 else 0.0
+        if (
+            top.score >= th.answer
+            and top.score - runner_up >= th.margin
+            and (top.coverage >= th.coverage_floor)
+        ):
+            return Decision(DecisionKind.ANSWER, question, normalized.text, (top,))
+        if top.score >= th.choice:
+            floor = max(th.choice, top.score - th.choice_spread)
+            options = tuple(m for m in matches[: th.max_choices] if m.score >= floor)
+            return Decision(DecisionKind.CHOICES, question, normalized.text, options)
+        suggestions = tuple(m for m in matches[: th.max_choices] if m.score >= th.suggest)
+        return Decision(DecisionKind.FALLBACK, question, normalized.text, suggestions)
+
+
+@lru_cache(maxsize=1)
+def stemmer() -> Callable[[str], str]:
+    """PySastrawi's stemmer, cached per word. Used only on words the knowledge does not
+    contain, and only to map them onto a known word with the same stem, so its known
+    over-stemming ("penghargaan" -> "harga") never changes a word we already know."""
+    from Sastrawi.Stemmer.StemmerFactory import StemmerFactory
+
+    return lru_cache(maxsize=100_000)(StemmerFactory().create_stemmer().stem)
+
+
+@lru_cache(maxsize=100_000)
+def is_general_word(token: str) -> bool:
+    """Very common Indonesian words ("sekarang", "semua") say little about the topic."""
+    if "_" in token or not token.isalpha():
+        return False
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(token, "id") >= GENERAL_ZIPF
+
+
+def _prefix(question: str) -> str:
+    if len(question) <= MAX_QUESTION_CHARS:
+        return question
+    cut = question[:MAX_QUESTION_CHARS]
+    space = cut.rfind(" ")
+    return cut[:space] if space > MAX_QUESTION_CHARS // 2 else cut

@@ -1,0 +1,163 @@
+"""`check` finds every class of mistake staff can make, at the right file and line,
+and a broken folder never half-loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.__main__ import main
+from bot.answers import Renderer
+from bot.knowledge import KnowledgeError, check_knowledge, load_knowledge
+from tests.conftest import MINI_ENTRIES, write_knowledge
+
+
+def problems_of(folder: Path, renderer: Renderer) -> list[str]:
+    knowledge, problems = check_knowledge(folder)
+    assert knowledge is None, "a folder with problems must not load"
+    return [renderer.problem(p) for p in problems]
+
+
+def line_of(text: str, needle: str, occurrence: int = 1) -> int:
+    lines = text.splitlines()
+    hits = [i + 1 for i, line in enumerate(lines) if needle in line]
+    return hits[occurrence - 1]
+
+
+def test_mini_knowledge_is_valid(mini_dir: Path) -> None:
+    knowledge, problems = check_knowledge(mini_dir)
+    assert problems == []
+    assert knowledge is not None
+    assert [e.id for e in knowledge.entries] == ["uhc", "embung"]
+    assert knowledge.slang["brp"] == "berapa"
+    assert knowledge.smalltalk["greeting"] == ("halo", "hai")
+
+
+def test_bundled_knowledge_passes_check(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert "Pengetahuan valid" in out
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path: Path, renderer: Renderer) -> None:
+    broken = MINI_ENTRIES.replace("    kind: facility", "    kind: facility\n   oops: [")
+    folder = write_knowledge(tmp_path / "knowledge", entries__yaml=broken)
+    [message] = problems_of(folder, renderer)
+    assert message.startswith("knowledge/entries.yaml:")
+    assert "YAML tidak bisa dibaca" in message
+
+
+def test_unknown_key_is_reported_at_its_line(tmp_path: Path, renderer: Renderer) -> None:
+    broken = MINI_ENTRIES.replace("    kind: facility", "    kind: facility\n    alamat: Jl. X")
+    folder = write_knowledge(tmp_path / "knowledge", entries__yaml=broken)
+    [message] = problems_of(folder, renderer)
+    assert message == (
+        f"knowledge/entries.yaml:{line_of(broken, 'alamat')}: "
+        "entries[2].alamat: kolom ini tidak dikenal (salah ketik?)"
+    )
+
+
+def test_wrong_types_and_missing_fields(tmp_path: Path, renderer: Renderer) -> None:
+    broken = (
+        MINI_ENTRIES.replace("        value: 98.76", "        value: banyak")
+        .replace("    as_of: 2025-12-22\n", "", 1)
+        .replace("    kind: facility", "    kind: taman")
+    )
+    folder = write_knowledge(tmp_path / "knowledge", entries__yaml=broken)
+    messages = problems_of(folder, renderer)
+    assert any("figures[1].value: harus angka" in m for m in messages)
+    assert any("entries[1].as_of: kolom wajib ini belum diisi" in m for m in messages)
+    assert any(
+        f":{line_of(broken, 'kind: taman')}: entries[2].kind: nilai ini tidak termasuk" in m
+        for m in messages
+    )
+
+
+def test_missing_source_and_dangling_related(tmp_path: Path, renderer: Renderer) -> None:
+    broken = MINI_ENTRIES.replace("related: [embung]", "related: [bendungan]").replace(
+        "    sources: [sumber-uji]\n    as_of: 2025-12-22\n  - id: embung",
+        "    sources: [koran-lain]\n    as_of: 2025-12-22\n  - id: embung",
+    )
+    folder = write_knowledge(tmp_path / "knowledge", entries__yaml=broken)
+    messages = problems_of(folder, renderer)
+    assert f"knowledge/entries.yaml:{line_of(broken, 'bendungan')}: entri 'uhc': related " in (
+        "\n".join(messages)
+    )
+    assert any("sumber 'koran-lain' tidak ada di sources.yaml" in m for m in messages)
+
+
+def test_duplicate_ids_across_files(tmp_path: Path, renderer: Renderer) -> None:
+    other = "entries:\n" + MINI_ENTRIES.split("  - id: embung", 1)[1].join(["  - id: embung", ""])
+    other = other.replace("embung aji raden", "embung lain").replace("embung udah", "embung sdh")
+    other = other.replace("air baku embung", "air baku").replace("pembangunan embung", "bangun")
+    other = other.replace("selesai kapan", "kpn")
+    folder = write_knowledge(tmp_path / "knowledge", more__yaml=other)
+    messages = problems_of(folder, renderer)
+    assert any(
+        m.startswith("knowledge/more.yaml:2: id entry 'embung' sudah dipakai") for m in messages
+    )
+
+
+def test_question_claimed_by_two_entries(tmp_path: Path, renderer: Renderer) -> None:
+    # Same question after normalisation: slang and case do not make it different.
+    broken = MINI_ENTRIES.replace("      - air baku embung", "      - BRP persen warga punya BPJS")
+    folder = write_knowledge(tmp_path / "knowledge", entries__yaml=broken)
+    [message] = problems_of(folder, renderer)
+    assert message.startswith(f"knowledge/entries.yaml:{line_of(broken, 'BRP persen')}: ")
+    assert "sudah dipakai entri 'uhc'" in message
+
+
+def test_number_in_answer_must_be_a_figure(tmp_path: Path, renderer: Renderer) -> None:
+    broken = MINI_ENTRIES.replace("98,76 persen", "98,67 persen dari 7.140 warga")
+    folder = write_knowledge(tmp_path / "knowledge", entries__yaml=broken)
+    messages = problems_of(folder, renderer)
+    assert len(messages) == 2
+    assert "angka 98,67 di answer tidak ada di figures" in messages[0]
+    assert "angka 7.140 di answer" in messages[1]
+    assert messages[0].startswith(f"knowledge/entries.yaml:{line_of(broken, 'answer:')}:")
+
+
+def test_yaml_anchors_and_aliases_are_refused(tmp_path: Path, renderer: Renderer) -> None:
+    bomb = 'slang:\n  a: &a ["x","x"]\n  b: [*a,*a,*a]\n'
+    folder = write_knowledge(tmp_path / "knowledge", slang__yaml=bomb)
+    [message] = problems_of(folder, renderer)
+    assert message.startswith("knowledge/slang.yaml:2: anchor/alias YAML")
+
+
+def test_oversized_file_is_refused_without_parsing(tmp_path: Path, renderer: Renderer) -> None:
+    folder = write_knowledge(tmp_path / "knowledge")
+    (folder / "huge.yaml").write_text("slang:\n" + "  x: y\n" * 200_000, encoding="utf-8")
+    [message] = problems_of(folder, renderer)
+    assert message.startswith("knowledge/huge.yaml:1: file terlalu besar")
+
+
+def test_duplicate_yaml_key_is_an_error(tmp_path: Path, renderer: Renderer) -> None:
+    broken = MINI_ENTRIES.replace("    kind: facility", "    kind: facility\n    kind: program")
+    folder = write_knowledge(tmp_path / "knowledge", entries__yaml=broken)
+    [message] = problems_of(folder, renderer)
+    assert "kolom 'kind' ditulis dua kali" in message
+
+
+def test_broken_file_never_half_loads(tmp_path: Path) -> None:
+    folder = write_knowledge(tmp_path / "knowledge", extra__yaml="entries: [")
+    with pytest.raises(KnowledgeError) as caught:
+        load_knowledge(folder)
+    assert caught.value.problems[0].file == "knowledge/extra.yaml"
+
+
+def test_check_command_exit_code_and_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = write_knowledge(tmp_path / "knowledge", entries__yaml=MINI_ENTRIES.replace("[embung]", "[x]"))
+    assert main(["check", "--knowledge", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert "knowledge/entries.yaml:" in out
+    assert "1 masalah ditemukan" in out
+    assert main(["check", "--knowledge", str(write_knowledge(tmp_path / "ok" / "knowledge"))]) == 0
+
+
+def test_every_problem_is_reported_not_just_the_first(tmp_path: Path, renderer: Renderer) -> None:
+    broken = MINI_ENTRIES.replace("[embung]", "[x]").replace("98,76 persen", "12 persen")
+    folder = write_knowledge(tmp_path / "knowledge", entries__yaml=broken)
+    assert len(problems_of(folder, renderer)) == 2
