@@ -1,0 +1,213 @@
+"""Composition root: builds the Application and wires handlers in an explicit order."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import time as daytime
+
+from telegram import (
+    BotCommand,
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
+    LinkPreviewOptions,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.error import Forbidden, NetworkError, TelegramError, TimedOut
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    Defaults,
+    InlineQueryHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+from telegram.request import BaseRequest
+
+from bot.answers import Renderer
+from bot.config import Settings
+from bot.locale import Locale
+from bot.matcher import Engine
+from bot.storage import Storage
+from bot.telegram import inline, residents, staff
+from bot.telegram.services import FloodGuard, Services, services
+
+log = logging.getLogger(__name__)
+
+RESIDENT_COMMANDS = ("tanya", "topik", "bantuan", "start")
+STAFF_COMMANDS = ("belumterjawab", "jawab", "abaikan", "ekspor", "statistik", "muatulang")
+PRIVATE = filters.ChatType.PRIVATE
+GROUPS = filters.ChatType.GROUPS
+MESSAGES = filters.UpdateType.MESSAGE | filters.UpdateType.EDITED_MESSAGE
+WEBHOOK_PATH = "telegram"
+
+
+def build_application(
+    settings: Settings,
+    engine: Engine,
+    locale: Locale,
+    storage: Storage | None = None,
+    *,
+    request: BaseRequest | None = None,
+    rate_limit: bool = True,
+) -> Application:
+    """The bot, ready to run. ``request`` lets tests plug in a recording transport;
+    ``storage`` is opened in ``post_init`` when not given."""
+    builder = (
+        ApplicationBuilder()
+        .token(settings.token or "0:offline")
+        .base_url(settings.base_url)
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+                allow_sending_without_reply=True,
+            )
+        )
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+        .concurrent_updates(True)
+    )
+    if rate_limit:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    app = builder.build()
+    app.bot_data["services"] = Services(
+        settings=settings,
+        engine=engine,
+        locale=locale,
+        renderer=Renderer(locale),
+        storage=storage,  # type: ignore[arg-type]  # set in _post_init when None
+        flood=FloodGuard(settings.flood_limit),
+    )
+    _add_handlers(app)
+    return app
+
+
+def _add_handlers(app: Application) -> None:
+    # -1: flood control sees every update first and may stop it.
+    app.add_handler(TypeHandler(Update, residents.flood_guard), group=-1)
+
+    # 0: commands, staff first so their names can't be shadowed.
+    staff.add_handlers(app)
+    app.add_handler(CommandHandler("start", residents.start, filters=MESSAGES))
+    app.add_handler(CommandHandler(["bantuan", "help"], residents.help_command, filters=MESSAGES))
+    app.add_handler(CommandHandler("topik", residents.topics_command, filters=MESSAGES))
+    app.add_handler(CommandHandler("tanya", residents.ask_command, filters=MESSAGES))
+    app.add_handler(MessageHandler(filters.COMMAND & PRIVATE & MESSAGES, residents.unknown_command))
+
+    # Buttons and inline mode.
+    app.add_handler(CallbackQueryHandler(residents.on_callback))
+    app.add_handler(InlineQueryHandler(inline.on_inline_query))
+
+    # Questions: any text in private chats; in groups only replies to the bot.
+    app.add_handler(
+        MessageHandler(
+            filters.TEXT & ~filters.COMMAND & PRIVATE & MESSAGES, residents.on_private_text
+        )
+    )
+    app.add_handler(
+        MessageHandler(
+            filters.TEXT & ~filters.COMMAND & GROUPS & filters.REPLY & MESSAGES,
+            residents.on_group_reply,
+        )
+    )
+    # Everything else a resident can send in private: ask for text, kindly.
+    app.add_handler(
+        MessageHandler(
+            PRIVATE & filters.UpdateType.MESSAGE & ~filters.TEXT & ~filters.StatusUpdate.ALL,
+            residents.on_non_text,
+        )
+    )
+    app.add_error_handler(on_error)
+
+
+async def _post_init(app: Application) -> None:
+    svc: Services = app.bot_data["services"]
+    if svc.storage is None:
+        svc.storage = await Storage.open(svc.settings.db_path)
+    me = await app.bot.get_me()
+    svc.renderer.bot_username = me.username
+    await _set_commands(app, svc)
+    _schedule_jobs(app, svc)
+
+
+async def _post_shutdown(app: Application) -> None:
+    svc: Services = app.bot_data["services"]
+    if svc.storage is not None:
+        await svc.storage.close()
+
+
+async def _set_commands(app: Application, svc: Services) -> None:
+    """Residents see their commands everywhere; staff commands only in staff chats."""
+
+    def commands(names: tuple[str, ...]) -> list[BotCommand]:
+        return [BotCommand(n, svc.t(f"commands.{n}")) for n in names]
+
+    await app.bot.set_my_commands(commands(RESIDENT_COMMANDS), scope=BotCommandScopeDefault())
+    staff_chats = {*svc.settings.staff_ids}
+    if svc.settings.staff_chat_id is not None:
+        staff_chats.add(svc.settings.staff_chat_id)
+    for chat_id in sorted(staff_chats):
+        try:
+            await app.bot.set_my_commands(
+                commands(RESIDENT_COMMANDS + STAFF_COMMANDS), scope=BotCommandScopeChat(chat_id)
+            )
+        except TelegramError as exc:  # staff who never opened the bot: not fatal
+            log.warning("could not set staff commands for chat %s: %s", chat_id, exc)
+
+
+def _schedule_jobs(app: Application, svc: Services) -> None:
+    jobs = app.job_queue
+    if jobs is None:
+        return
+    jobs.run_daily(staff.purge_job, time=daytime(hour=19), name="retention")  # 03:00 WITA
+    jobs.run_daily(staff.digest_job, time=daytime(hour=0), name="digest")  # 08:00 WITA
+    jobs.run_repeating(staff.refresh_popular_job, interval=900, first=5, name="popular")
+    jobs.run_repeating(lambda _ctx: _forget(svc), interval=300, first=300, name="flood")
+
+
+async def _forget(svc: Services) -> None:
+    svc.flood.forget_idle()
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """One bad update never stops the bot: log it and, where possible, apologise."""
+    error = context.error
+    chat = update.effective_chat if isinstance(update, Update) else None
+    if isinstance(error, Forbidden):
+        log.info("chat %s blocked the bot; marking it inactive", chat.id if chat else "?")
+        if chat is not None:
+            await services(context).storage.mark_chat_inactive(chat.id)
+        return
+    if isinstance(error, TimedOut | NetworkError):
+        log.warning("network problem while handling an update: %s", error)
+        return
+    log.error("update failed", exc_info=error)
+    if isinstance(update, Update) and update.effective_message and chat and chat.type == "private":
+        with contextlib.suppress(TelegramError):
+            await update.effective_message.reply_text(services(context).t("error.generic"))
+
+
+def run(settings: Settings, engine: Engine, locale: Locale) -> None:
+    """Long polling, or a webhook server when WEBHOOK_URL is set. PTB stops cleanly
+    on SIGINT/SIGTERM; post_shutdown then flushes the question log."""
+    app = build_application(settings, engine, locale)
+    if settings.webhook_url:
+        app.run_webhook(
+            listen="0.0.0.0",
+            port=settings.port,
+            url_path=WEBHOOK_PATH,
+            webhook_url=settings.webhook_url.rstrip("/") + "/" + WEBHOOK_PATH,
+            secret_token=settings.webhook_secret,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        app.run_polling(allowed_updates=Update.ALL_TYPES)

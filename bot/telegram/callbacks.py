@@ -1,0 +1,97 @@
+"""Callback data: short, strictly parsed, always under Telegram's 64-byte limit.
+
+Anything that does not parse exactly (tampered, truncated, from an older version of
+the bot) is ``None`` and the user gets a polite "menu kedaluwarsa" instead of an error.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+MAX_BYTES = 64
+_ID = r"[a-z0-9]+(?:-[a-z0-9]+)*"
+_KEY = r"[A-Za-z0-9_-]{1,16}"
+
+
+@dataclass(frozen=True)
+class OpenEntry:
+    entry_id: str
+
+
+@dataclass(frozen=True)
+class Feedback:
+    value: Literal[1, -1]
+    question_key: str
+    entry_id: str
+
+
+@dataclass(frozen=True)
+class TopicPage:
+    topic_id: str
+    page: int
+
+
+@dataclass(frozen=True)
+class TopicList:
+    pass
+
+
+@dataclass(frozen=True)
+class StaffPage:
+    page: int
+
+
+@dataclass(frozen=True)
+class StaffIgnore:
+    group_id: int
+
+
+Callback = OpenEntry | Feedback | TopicPage | TopicList | StaffPage | StaffIgnore
+
+_PATTERNS: list[tuple[re.Pattern[str], type]] = [
+    (re.compile(rf"a:({_ID})"), OpenEntry),
+    (re.compile(rf"f:([+-]):({_KEY}):({_ID})"), Feedback),
+    (re.compile(rf"t:({_ID}):(\d{{1,3}})"), TopicPage),
+    (re.compile(r"tl"), TopicList),
+    (re.compile(r"su:(\d{1,4})"), StaffPage),
+    (re.compile(r"si:(\d{1,12})"), StaffIgnore),
+]
+
+
+def encode(callback: Callback) -> str:
+    match callback:
+        case OpenEntry(entry_id):
+            data = f"a:{entry_id}"
+        case Feedback(value, key, entry_id):
+            data = f"f:{'+' if value > 0 else '-'}:{key}:{entry_id}"
+        case TopicPage(topic_id, page):
+            data = f"t:{topic_id}:{page}"
+        case TopicList():
+            data = "tl"
+        case StaffPage(page):
+            data = f"su:{page}"
+        case StaffIgnore(group_id):
+            data = f"si:{group_id}"
+    if len(data.encode()) > MAX_BYTES:
+        raise ValueError(f"callback data over {MAX_BYTES} bytes: {data!r}")
+    return data
+
+
+def decode(data: str | None) -> Callback | None:
+    if not data or len(data.encode("utf-8", "replace")) > MAX_BYTES:
+        return None
+    for pattern, kind in _PATTERNS:
+        match = pattern.fullmatch(data)
+        if not match:
+            continue
+        groups = match.groups()
+        if kind is Feedback:
+            return Feedback(1 if groups[0] == "+" else -1, groups[1], groups[2])
+        if kind is TopicPage:
+            return TopicPage(groups[0], int(groups[1]))
+        if kind in (StaffPage, StaffIgnore):
+            return kind(int(groups[0]))
+        return kind(*groups)
+    return None

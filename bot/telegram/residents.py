@@ -1,0 +1,227 @@
+"""Handlers for residents: commands, questions, buttons, and anything else they send."""
+
+from __future__ import annotations
+
+import html
+import logging
+
+from telegram import Message, Update
+from telegram.constants import ChatType
+from telegram.error import BadRequest
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from bot.answers import Format
+from bot.matcher import Decision, DecisionKind
+from bot.telegram import keyboards
+from bot.telegram.callbacks import (
+    Feedback,
+    OpenEntry,
+    StaffIgnore,
+    StaffPage,
+    TopicList,
+    TopicPage,
+    decode,
+)
+from bot.telegram.services import Services, services
+
+log = logging.getLogger(__name__)
+
+
+# --- flood control (runs first, in handler group -1) ------------------------------------
+
+
+async def flood_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    user = update.effective_user
+    if user is None or update.inline_query is not None:
+        return
+    svc = services(context)
+    if svc.settings.is_staff(user.id):
+        return
+    verdict = svc.flood.check(user.id)
+    if verdict == "ok":
+        return
+    if verdict == "warn":
+        if update.callback_query:
+            await update.callback_query.answer(svc.t("flood.notice"), show_alert=True)
+        elif (
+            update.effective_message
+            and update.effective_chat
+            and update.effective_chat.type == ChatType.PRIVATE
+        ):
+            await update.effective_message.reply_text(svc.t("flood.notice"))
+    raise ApplicationHandlerStop
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    knowledge = svc.engine.knowledge
+    as_of = svc.renderer.date(knowledge.as_of) if knowledge.as_of else "-"
+    await update.effective_message.reply_text(
+        svc.t("start.welcome", entries=len(knowledge.entries), date=as_of),
+        reply_markup=keyboards.topics_keyboard(knowledge, svc.locale),
+    )
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await update.effective_message.reply_text(services(context).t("help.text"))
+
+
+async def topics_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    await update.effective_message.reply_text(
+        svc.t("topics.intro"),
+        reply_markup=keyboards.topics_keyboard(svc.engine.knowledge, svc.locale),
+    )
+
+
+async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/tanya <pertanyaan>`` — works in groups, where privacy mode hides plain text."""
+    question = " ".join(context.args or []).strip()
+    if not question:
+        await update.effective_message.reply_text(services(context).t("ask.usage"))
+        return
+    await answer_question(update, context, question)
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await update.effective_message.reply_text(services(context).t("help.unknown_command"))
+
+
+# --- questions ------------------------------------------------------------------------------
+
+
+async def on_private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    if message and message.text:
+        await answer_question(update, context, message.text)
+
+
+async def on_group_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """In groups, a reply to one of the bot's own messages is a question to the bot."""
+    message = update.effective_message
+    replied = message.reply_to_message if message else None
+    if not (message and message.text and replied and replied.from_user):
+        return
+    if replied.from_user.id != context.bot.id:
+        return
+    await answer_question(update, context, message.text)
+
+
+async def answer_question(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, question: str
+) -> None:
+    svc = services(context)
+    decision = svc.engine.decide(question)
+    key = svc.log(update, decision)
+    await reply_decision(update.effective_message, svc, decision, key)
+
+
+async def reply_decision(message: Message, svc: Services, decision: Decision, key: str) -> None:
+    knowledge = svc.engine.knowledge
+    locale = svc.locale
+    if decision.kind is DecisionKind.ANSWER and decision.entry:
+        entry = decision.entry
+        await message.reply_text(
+            svc.renderer.answer(entry, knowledge, Format.HTML),
+            reply_markup=keyboards.answer_keyboard(entry, knowledge, locale, key),
+        )
+    elif decision.kind is DecisionKind.CHOICES:
+        await message.reply_text(
+            svc.t("choices.intro"),
+            reply_markup=keyboards.matches_keyboard(decision.matches, locale),
+        )
+    elif decision.kind is DecisionKind.SMALLTALK:
+        markup = None
+        if decision.intent in ("greeting", "capabilities"):
+            markup = keyboards.topics_keyboard(knowledge, locale)
+        await message.reply_text(svc.renderer.smalltalk(decision.intent), reply_markup=markup)
+    else:
+        text = svc.t("fallback.logged")
+        if decision.matches:
+            text += "\n\n" + svc.t("fallback.suggestions")
+        await message.reply_text(
+            text, reply_markup=keyboards.fallback_keyboard(decision.matches, locale)
+        )
+
+
+async def on_non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stickers, photos, voice notes, locations...: ask for words, kindly."""
+    message = update.effective_message
+    if message is None:
+        return
+    key = (
+        "non_text.voice"
+        if (message.voice or message.audio or message.video_note)
+        else ("non_text.other")
+    )
+    await message.reply_text(services(context).t(key))
+
+
+# --- buttons --------------------------------------------------------------------------------
+
+
+async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    svc = services(context)
+    action = decode(query.data)
+    knowledge = svc.engine.knowledge
+    match action:
+        case OpenEntry(entry_id) if (entry := knowledge.entry(entry_id)) is not None:
+            await query.answer()
+            if query.message is not None:
+                await context.bot.send_message(
+                    query.message.chat.id,
+                    svc.renderer.answer(entry, knowledge, Format.HTML),
+                    reply_markup=keyboards.answer_keyboard(entry, knowledge, svc.locale, None),
+                )
+        case Feedback(value, question_key, entry_id) if entry := knowledge.entry(entry_id):
+            user = update.effective_user
+            svc.storage.log_feedback(question_key, entry_id, user.id if user else None, value)
+            await query.answer(svc.t("feedback.thanks_up" if value > 0 else "feedback.thanks_down"))
+            await _edit_markup(
+                query, keyboards.after_feedback_keyboard(entry, knowledge, svc.locale)
+            )
+        case TopicPage(topic_id, page) if topic_id in knowledge.topics:
+            await query.answer()
+            topic = knowledge.topics[topic_id]
+            await _edit_text(
+                query,
+                svc.t("topics.page", emoji=topic.emoji, title=html.escape(topic.title)),
+                keyboards.topic_page_keyboard(knowledge, topic_id, page, svc.locale),
+            )
+        case TopicList():
+            await query.answer()
+            await _edit_text(
+                query, svc.t("topics.intro"), keyboards.topics_keyboard(knowledge, svc.locale)
+            )
+        case StaffPage() | StaffIgnore():
+            # Staff buttons are routed to the staff handler before this one; reaching
+            # here means the presser is not staff: show nothing of the log.
+            await query.answer(svc.t("staff.only"), show_alert=True)
+        case _:
+            await query.answer(svc.t("callback.stale"), show_alert=True)
+
+
+async def _edit_text(query, text: str, markup) -> None:
+    if query.message is None:
+        return
+    try:
+        await query.edit_message_text(text, reply_markup=markup)
+    except BadRequest as exc:  # "message is not modified" on a double tap
+        if "not modified" not in str(exc).lower():
+            raise
+
+
+async def _edit_markup(query, markup) -> None:
+    if query.message is None:
+        return
+    try:
+        await query.edit_message_reply_markup(reply_markup=markup)
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            raise

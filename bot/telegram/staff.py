@@ -1,0 +1,279 @@
+"""Staff tools on Telegram: the unanswered-question review loop, export, stats, reload.
+
+Staff are recognised by Telegram **user id** (``BOT_STAFF_IDS``), checked on every
+command and every button press; anyone else gets one short refusal and nothing of
+the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram.error import Forbidden, TelegramError
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+
+from bot.knowledge import check_knowledge
+from bot.reports import csv_bytes, stats_chart_png, stats_lines
+from bot.storage import Group
+from bot.telegram.callbacks import StaffIgnore, StaffPage, decode, encode
+from bot.telegram.messages import send_long
+from bot.telegram.services import Services, services
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 5
+REPLY_PAUSE = 0.05  # between recipients of a staff answer, on top of the rate limiter
+
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+
+
+def staff_only(handler: Handler) -> Handler:
+    @wraps(handler)
+    async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        user = update.effective_user
+        svc = services(context)
+        if not svc.settings.is_staff(user.id if user else None):
+            if update.callback_query:
+                await update.callback_query.answer(svc.t("staff.only"), show_alert=True)
+            elif update.effective_message:
+                await update.effective_message.reply_text(svc.t("staff.only"))
+            return
+        await handler(update, context)
+
+    return guarded
+
+
+def add_handlers(app: Application) -> None:
+    commands: list[tuple[tuple[str, str], Handler]] = [
+        (("unanswered", "belumterjawab"), unanswered),
+        (("reply", "jawab"), reply),
+        (("ignore", "abaikan"), ignore),
+        (("export", "ekspor"), export),
+        (("stats", "statistik"), stats),
+        (("reload", "muatulang"), reload_knowledge),
+    ]
+    for names, handler in commands:
+        app.add_handler(CommandHandler(list(names), staff_only(handler)))
+    app.add_handler(CallbackQueryHandler(staff_only(on_staff_button), pattern=r"^s[ui]:"))
+
+
+def _int_arg(
+    context: ContextTypes.DEFAULT_TYPE, index: int, default: int | None = None
+) -> int | None:
+    args = context.args or []
+    if len(args) <= index:
+        return default
+    value = args[index].lstrip("#")
+    return int(value) if value.isdigit() and len(value) <= 12 else None
+
+
+# --- unanswered questions ----------------------------------------------------------------
+
+
+def _group_line(svc: Services, group: Group) -> str:
+    return svc.t(
+        "staff.group_line",
+        id=group.id,
+        count=group.count,
+        example=html.escape(group.example[:200]),
+        first=svc.renderer.date(group.first_seen.date()),
+        last=svc.renderer.date(group.last_seen.date()),
+    )
+
+
+async def _unanswered_page(svc: Services, page: int) -> tuple[str, InlineKeyboardMarkup | None]:
+    total = await svc.storage.count_open_groups()
+    if total == 0:
+        return svc.t("staff.none_open"), None
+    pages = -(-total // PAGE_SIZE)
+    page = min(max(page, 0), pages - 1)
+    groups = await svc.storage.open_groups(limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+    lines = [svc.t("staff.open_header", total=total, page=page + 1, pages=pages)]
+    lines += [_group_line(svc, g) for g in groups]
+    lines.append(svc.t("staff.open_hint"))
+    rows = [
+        [
+            InlineKeyboardButton(
+                svc.t("staff.ignore_button", id=g.id), callback_data=encode(StaffIgnore(g.id))
+            )
+        ]
+        for g in groups
+    ]
+    nav = []
+    if page > 0:
+        nav.append(
+            InlineKeyboardButton(
+                svc.t("buttons.previous"), callback_data=encode(StaffPage(page - 1))
+            )
+        )
+    if page < pages - 1:
+        nav.append(
+            InlineKeyboardButton(svc.t("buttons.next"), callback_data=encode(StaffPage(page + 1)))
+        )
+    if nav:
+        rows.append(nav)
+    return "\n\n".join(lines), InlineKeyboardMarkup(rows)
+
+
+async def unanswered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    text, markup = await _unanswered_page(svc, 0)
+    await update.effective_message.reply_text(text, reply_markup=markup)
+
+
+async def on_staff_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    svc = services(context)
+    action = decode(query.data)
+    match action:
+        case StaffPage(page):
+            await query.answer()
+            text, markup = await _unanswered_page(svc, page)
+            await query.edit_message_text(text, reply_markup=markup)
+        case StaffIgnore(group_id):
+            changed = await svc.storage.set_group_status(group_id, "ignored")
+            await query.answer(svc.t("staff.ignored" if changed else "staff.no_group", id=group_id))
+            text, markup = await _unanswered_page(svc, 0)
+            await query.edit_message_text(text, reply_markup=markup)
+        case _:
+            await query.answer(svc.t("callback.stale"), show_alert=True)
+
+
+async def reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/jawab <id> <teks>``: send a staff answer to everyone who asked in that group."""
+    svc = services(context)
+    message = update.effective_message
+    group_id = _int_arg(context, 0)
+    text = (message.text or "").split(maxsplit=2)[2:] if message else []
+    if group_id is None or not text or not text[0].strip():
+        await message.reply_text(svc.t("staff.reply_usage"))
+        return
+    group = await svc.storage.get_group(group_id)
+    if group is None:
+        await message.reply_text(svc.t("staff.no_group", id=group_id))
+        return
+    answer = text[0].strip()
+    body = svc.t(
+        "staff.answer_to_resident",
+        question=html.escape(group.example[:300]),
+        answer=html.escape(answer),
+    )
+    sent = failed = 0
+    for chat_id, message_id in await svc.storage.group_recipients(group_id):
+        try:
+            await send_long(context.bot, chat_id, body, reply_to_message_id=message_id)
+            sent += 1
+        except Forbidden:
+            await svc.storage.mark_chat_inactive(chat_id)
+            failed += 1
+        except TelegramError as exc:
+            log.warning("staff answer to chat %s failed: %s", chat_id, exc)
+            failed += 1
+        await asyncio.sleep(REPLY_PAUSE)
+    await svc.storage.set_group_status(group_id, "answered", answer_text=answer)
+    await message.reply_text(svc.t("staff.reply_done", id=group_id, sent=sent, failed=failed))
+
+
+async def ignore(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    group_id = _int_arg(context, 0)
+    if group_id is None:
+        await update.effective_message.reply_text(svc.t("staff.ignore_usage"))
+        return
+    changed = await svc.storage.set_group_status(group_id, "ignored")
+    key = "staff.ignored" if changed else "staff.no_group"
+    await update.effective_message.reply_text(svc.t(key, id=group_id))
+
+
+# --- export, stats -------------------------------------------------------------------------
+
+
+def _days(context: ContextTypes.DEFAULT_TYPE, default: int | None) -> int | None:
+    value = _int_arg(context, 0, default)
+    return None if value is None else min(max(value, 1), 3650)
+
+
+async def export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    days = _days(context, None)
+    rows = await svc.storage.export_rows(days)
+    stamp = datetime.now(UTC).strftime("%Y%m%d")
+    await update.effective_message.reply_document(
+        InputFile(csv_bytes(rows), filename=f"pertanyaan-{stamp}.csv"),
+        caption=svc.t("staff.export_caption", rows=len(rows)),
+    )
+
+
+async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    days = _days(context, 7) or 7
+    report = await svc.storage.stats(days)
+    text = html.escape("\n".join(stats_lines(report, svc.locale, svc.engine.knowledge)))
+    await send_long(context.bot, update.effective_chat.id, text)
+    if report.total:
+        png = await asyncio.to_thread(stats_chart_png, report, svc.locale)
+        await update.effective_message.reply_photo(
+            InputFile(png, filename="statistik.png"),
+            caption=svc.t("stats.chart_caption", days=days),
+        )
+
+
+# --- knowledge reload -----------------------------------------------------------------------
+
+
+async def reload_knowledge(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    _ok, text = await reload_engine(svc)
+    await send_long(context.bot, update.effective_chat.id, text)
+
+
+async def reload_engine(svc: Services) -> tuple[bool, str]:
+    """Validate and swap in the knowledge; on any problem keep serving the old one."""
+    knowledge, problems = await asyncio.to_thread(check_knowledge, svc.settings.knowledge_dir)
+    if knowledge is None:
+        lines = [svc.t("staff.reload_failed", count=len(problems))]
+        lines += [html.escape(svc.renderer.problem(p)) for p in problems[:30]]
+        return False, "\n".join(lines)
+    await asyncio.to_thread(svc.engine.swap, knowledge)
+    return True, svc.t(
+        "staff.reload_ok",
+        entries=len(knowledge.entries),
+        questions=sum(len(e.questions) for e in knowledge.entries),
+        fingerprint=knowledge.fingerprint[:8],
+    )
+
+
+# --- jobs --------------------------------------------------------------------------------------
+
+
+async def purge_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    purged = await svc.storage.purge_personal_ids(svc.settings.retention_days)
+    log.info("retention: removed personal ids from %d rows", purged)
+
+
+async def digest_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """New open groups of the last day to the staff chat; nothing new, no message."""
+    svc = services(context)
+    chat_id = svc.settings.staff_chat_id
+    if chat_id is None:
+        return
+    groups = await svc.storage.groups_since(datetime.now(UTC) - timedelta(days=1))
+    if not groups:
+        return
+    lines = [svc.t("staff.digest_header", count=len(groups))]
+    lines += [_group_line(svc, g) for g in groups[:20]]
+    lines.append(svc.t("staff.open_hint"))
+    await send_long(context.bot, chat_id, "\n\n".join(lines))
+
+
+async def refresh_popular_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    report = await svc.storage.stats(30)
+    svc.popular = [entry_id for entry_id, _ in report.top_entries]
