@@ -118,6 +118,7 @@ class KnowledgeFile(_Model):
     slang: dict[str, Text] = Field(default_factory=dict)
     fillers: tuple[Text, ...] = ()
     details: tuple[Text, ...] = ()
+    quantities: tuple[Text, ...] = ()
     smalltalk: tuple[SmalltalkIntent, ...] = ()
 
     @field_validator("slang")
@@ -157,6 +158,7 @@ class Knowledge:
     slang: dict[str, str]
     fillers: frozenset[str]
     details: frozenset[str]  # words asking for a detail ("alamat"): answered only if covered
+    quantities: frozenset[str]  # words asking "how many" ("berapa"): need a matching figure
     smalltalk: dict[str, tuple[str, ...]]
     fingerprint: str  # changes whenever any file's bytes change
     by_id: dict[str, Entry] = field(init=False)
@@ -346,6 +348,7 @@ def _assemble(parsed: list[_Parsed], problems: list[Problem]) -> Knowledge:
     slang: dict[str, str] = {}
     fillers: set[str] = set()
     details: set[str] = set()
+    quantities: set[str] = set()
     smalltalk: dict[str, tuple[str, ...]] = {}
 
     def claim(table: dict, item_id: str, value: Any, p: _Parsed, path: tuple, kind: str) -> None:
@@ -366,6 +369,7 @@ def _assemble(parsed: list[_Parsed], problems: list[Problem]) -> Knowledge:
         slang.update(p.model.slang)
         fillers.update(f.lower() for f in p.model.fillers)
         details.update(d.lower() for d in p.model.details)
+        quantities.update(q.lower() for q in p.model.quantities)
         for intent in p.model.smalltalk:
             smalltalk[intent.intent] = smalltalk.get(intent.intent, ()) + intent.patterns
 
@@ -408,6 +412,7 @@ def _assemble(parsed: list[_Parsed], problems: list[Problem]) -> Knowledge:
         slang=slang,
         fillers=frozenset(fillers),
         details=frozenset(details),
+        quantities=frozenset(quantities),
         smalltalk=smalltalk,
         fingerprint=hashlib.sha256("".join(p.digest for p in parsed).encode()).hexdigest()[:16],
     )

@@ -35,9 +35,15 @@ MAX_QUESTION_CHARS = 1000  # longer messages are matched on a prefix cut at a wo
 WEAK_CREDIT = 0.5  # a word found only in the answer text or a figure label
 MAX_CANDIDATES = 40  # entries scored in full per question
 COMMON_SHARE = 0.2  # posting lists longer than this share of entries only add weight
-UNKNOWN_FACTOR = 1.0  # an unknown content word weighs like the rarest known word, times this
+UNKNOWN_FACTOR = 1.4  # an unknown content word weighs like the rarest known word, times this
 GENERAL_ZIPF = 5.5  # unknown words this frequent in Indonesian are general, not content
 GENERAL_WEIGHT = 0.4
+SMALLTALK_PADDING = 1.8  # most general-word weight a greeting may carry ("halo, mau tanya")
+GENERAL_DAMPING = 1.0  # known words keep their idf however common (tuned: 0.5 was worse)
+WHEN_WORDS = frozenset({"tanggal", "hari", "bulan", "tahun", "jam", "pukul"})
+WEIGHT_POWER = 1.0  # >1 lets the rarest words decide more
+COVERAGE_SHARE = 0.4  # final score = this * coverage + the rest * phrasing
+F1_SHARE = 0.8  # phrasing = this * weighted token F1 + the rest * token_sort_ratio
 
 
 class DecisionKind(StrEnum):
@@ -49,13 +55,13 @@ class DecisionKind(StrEnum):
 
 @dataclass(frozen=True)
 class Thresholds:
-    answer: float = 62.0  # top score needed to answer outright
-    margin: float = 6.0  # ... and its lead over the runner-up
+    answer: float = 50.0  # top score needed to answer outright
+    margin: float = 8.0  # ... and its lead over the runner-up
     choice: float = 42.0  # lowest score offered as "Maksud Anda?"
     choice_spread: float = 18.0  # options must be this close to the top one
     max_choices: int = 3
     suggest: float = 30.0  # fallback suggestions ("mungkin ini yang dicari")
-    coverage_floor: float = 0.55  # never answer if less of the question is explained
+    coverage_floor: float = 0.5  # never answer if less of the question is explained
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,8 @@ class _EntryIndex:
     entry: Entry
     strong: frozenset[str]
     weak: frozenset[str]
+    figure_words: frozenset[str]  # words of its figures' labels and units
+    has_number: bool  # it has figures, so it can answer "berapa"
     aliases: list[_Alias] = field(default_factory=list)
 
 
@@ -119,8 +127,9 @@ class Index:
             frequency.update(t for n in strong + weak for t in n.tokens)
         n = max(len(docs), 1)
         self._weight = {t: math.log(1 + n / df) for t, df in entry_frequency.items()}
-        self._unknown_weight = math.log(1 + n)
+        self._unknown_weight = UNKNOWN_FACTOR * math.log(1 + n)
         self._common_df = max(3, int(COMMON_SHARE * n))
+        self.weak_credit = WEAK_CREDIT
 
         # Greeting words mixed into a question ("pagi min, ...") carry no meaning.
         smalltalk_words = {
@@ -135,10 +144,20 @@ class Index:
             for intent, patterns in knowledge.smalltalk.items()
             for p in patterns
         }
+        # One-word patterns ("makasih", "halo") name their intent wherever they appear.
+        self._smalltalk_words = {
+            text: intent for text, intent in self._smalltalk.items() if " " not in text
+        }
         self._details = frozenset(t for d in knowledge.details for t in base.normalize(d).tokens)
-        vocabulary = Counter(dict.fromkeys(smalltalk_words | self._details, 1)) + frequency
+        self._quantities = frozenset(
+            t for q in knowledge.quantities for t in base.normalize(q).tokens
+        )
         self.normalizer = Normalizer(
-            knowledge.slang, knowledge.fillers, vocabulary=vocabulary, stem=stemmer()
+            knowledge.slang,
+            knowledge.fillers,
+            vocabulary=frequency,
+            also_known=smalltalk_words | self._details | self._quantities,
+            stem=stemmer(),
         )
 
         self._entries: list[_EntryIndex] = []
@@ -147,7 +166,15 @@ class Index:
         for i, (entry, strong, weak) in enumerate(docs):
             strong_words = frozenset(t for nz in strong for t in nz.tokens)
             weak_words = frozenset(t for nz in weak for t in nz.tokens) - strong_words
-            item = _EntryIndex(entry, strong_words, weak_words)
+            figure_words = frozenset(
+                t
+                for f in entry.figures
+                for text in (f.label, f.unit or "", f.text or "")
+                for t in base.normalize(text).tokens
+                if not is_general_word(t)
+            )
+            has_number = bool(entry.figures)
+            item = _EntryIndex(entry, strong_words, weak_words, figure_words, has_number)
             for nz in strong:
                 tokens = frozenset(nz.tokens)
                 if tokens:
@@ -162,26 +189,47 @@ class Index:
             return 0.0
         known = self._weight.get(token)
         if known is not None:
-            return known
-        if token in self._details or token.isdigit():
-            return self._unknown_weight
-        return GENERAL_WEIGHT if is_general_word(token) else self._unknown_weight
+            weight = known * GENERAL_DAMPING if is_general_word(token) else known
+        elif token in self._details or token.isdigit():
+            weight = self._unknown_weight
+        else:
+            weight = GENERAL_WEIGHT if is_general_word(token) else self._unknown_weight
+        return weight**WEIGHT_POWER
 
     def unexplained_details(self, normalized: Normalized, entry_id: str) -> list[str]:
-        """Detail words (or numbers) the question asks about that the entry never
-        mentions: "alamat puskesmas ..." when no address is known."""
+        """What the question asks that the entry cannot answer: detail words (or
+        numbers) it never mentions ("alamat puskesmas ..."), or "berapa ..." when it
+        has no figure about any of the question's words ("berapa jumlah posyandu")."""
         item = self._by_id[entry_id]
-        return [
-            t
-            for t in normalized.tokens
-            if (t in self._details or t.isdigit()) and t not in item.strong and t not in item.weak
-        ]
+        tokens = normalized.tokens
+        known = item.strong | item.weak
+        missing = [t for t in tokens if (t in self._details or t.isdigit()) and t not in known]
+        asked = [t for t in tokens if t in self._quantities]
+        if WHEN_WORDS.intersection(tokens):  # "tanggal berapa" asks when, not how many
+            asked = []
+        if asked and not missing:
+            content = {t for t in tokens if t not in self._quantities and not is_general_word(t)}
+            if not item.has_number or (item.figure_words and not content & item.figure_words):
+                missing = asked
+        return missing
 
     def _sum(self, tokens: frozenset[str]) -> float:
         return sum(self.weight(t) for t in tokens)
 
     def smalltalk_intent(self, normalized: Normalized) -> str | None:
-        return self._smalltalk.get(normalized.text)
+        """A greeting, thanks, ... : a known pattern, or smalltalk words padded only with
+        general words ("makasih banyak ya") — never anything the knowledge is about."""
+        intent = self._smalltalk.get(normalized.text)
+        if intent:
+            return intent
+        found = [self._smalltalk_words[t] for t in normalized.tokens if t in self._smalltalk_words]
+        if not found:
+            return None
+        rest = [t for t in normalized.tokens if t not in self._smalltalk_words]
+        padding = sum(self.weight(t) for t in rest)
+        if len(rest) <= 3 and all(map(is_general_word, rest)) and padding <= SMALLTALK_PADDING:
+            return found[-1]
+        return None
 
     def score(self, normalized: Normalized) -> list[Match]:
         query = frozenset(normalized.tokens)
@@ -217,7 +265,7 @@ class Index:
             if token in item.strong:
                 explained += self.weight(token)
             elif token in item.weak:
-                explained += WEAK_CREDIT * self.weight(token)
+                explained += self.weak_credit * self.weight(token)
         coverage = explained / total
 
         best_f1, best_alias = 0.0, ""
@@ -229,8 +277,11 @@ class Index:
             f1 = 2 * precision * recall / (precision + recall)
             if f1 > best_f1:
                 best_f1, best_alias = f1, alias.text
-        phrasing = 0.7 * best_f1 + 0.3 * fuzz.token_sort_ratio(text, best_alias) / 100
-        return Match(item.entry, round(100 * (0.5 * coverage + 0.5 * phrasing), 2), coverage)
+        phrasing = (
+            F1_SHARE * best_f1 + (1 - F1_SHARE) * fuzz.token_sort_ratio(text, best_alias) / 100
+        )
+        score = 100 * (COVERAGE_SHARE * coverage + (1 - COVERAGE_SHARE) * phrasing)
+        return Match(item.entry, round(score, 2), coverage)
 
 
 class Engine:
@@ -279,11 +330,12 @@ class Engine:
             return Decision(DecisionKind.FALLBACK, question, normalized.text)
         top = matches[0]
         runner_up = matches[1].score if len(matches) > 1 else 0.0
-        if (
-            top.score >= th.answer
-            and top.score - runner_up >= th.margin
-            and (top.coverage >= th.coverage_floor)
-        ):
+        confident = top.score >= th.answer and top.score - runner_up >= th.margin
+        if confident and top.coverage >= th.coverage_floor:
+            if index.unexplained_details(normalized, top.entry.id):
+                # It asks for something this entry does not hold (an address, a 2024
+                # figure): say so, log it for staff, and point to what we do know.
+                return Decision(DecisionKind.FALLBACK, question, normalized.text, (top,))
             return Decision(DecisionKind.ANSWER, question, normalized.text, (top,))
         if top.score >= th.choice:
             floor = max(th.choice, top.score - th.choice_spread)

@@ -128,12 +128,20 @@ class Normalizer:
         fillers: Iterable[str] = (),
         vocabulary: Mapping[str, int] | None = None,
         stem: Callable[[str], str] | None = None,
+        also_known: Iterable[str] = (),
     ) -> None:
+        """``vocabulary`` (word -> frequency) is what unknown words may be repaired
+        into; ``also_known`` words are left alone but never become repair targets
+        ("terdaftar" must not turn into the detail word "daftar")."""
         self._slang = {k: tuple(fold(v).split()) for k, v in slang.items()}
         # A multi-word expansion ("mpp" -> "mal pelayanan publik") names one thing:
         # it becomes one token wherever it appears, so it is weighed once.
         self._compounds = {words for words in self._slang.values() if len(words) > 1}
+        # Words inside a compound are known words ("terima" of "terima kasih"): never
+        # "repair" them into something else.
+        self._parts = frozenset(w for words in self._compounds for w in words)
         self._fillers = frozenset(fillers)
+        self._also_known = frozenset(also_known)
         self._vocabulary = vocabulary or {}
         self._speller = Speller(vocabulary) if vocabulary else None
         self._stem = stem
@@ -206,7 +214,13 @@ class Normalizer:
         return double
 
     def _known(self, token: str) -> bool:
-        return token in self._slang or token in self._vocabulary or token in self._fillers
+        return (
+            token in self._slang
+            or token in self._vocabulary
+            or token in self._fillers
+            or token in self._parts
+            or token in self._also_known
+        )
 
 
 def parse_numbers(text: str) -> list[tuple[str, Decimal]]:
