@@ -50,13 +50,14 @@ class StaffIgnore:
 
 Callback = OpenEntry | Feedback | TopicPage | TopicList | StaffPage | StaffIgnore
 
+# [0-9], not \d: \d also matches non-ASCII digits ("٣"), which int() accepts.
 _PATTERNS: list[tuple[re.Pattern[str], type]] = [
     (re.compile(rf"a:({_ID})"), OpenEntry),
     (re.compile(rf"f:([+-]):({_KEY}):({_ID})"), Feedback),
-    (re.compile(rf"t:({_ID}):(\d{{1,3}})"), TopicPage),
+    (re.compile(rf"t:({_ID}):([0-9]{{1,3}})"), TopicPage),
     (re.compile(r"tl"), TopicList),
-    (re.compile(r"su:(\d{1,4})"), StaffPage),
-    (re.compile(r"si:(\d{1,12})"), StaffIgnore),
+    (re.compile(r"su:([0-9]{1,4})"), StaffPage),
+    (re.compile(r"si:([0-9]{1,12})"), StaffIgnore),
 ]
 
 
