@@ -7,30 +7,63 @@ from telegram import Bot, Message
 MAX_MESSAGE_CHARS = 4096
 
 
+def units(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (most emoji count twice)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 def split_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
-    """Chunks of at most ``limit`` characters, cut at line breaks where possible.
+    """Chunks of at most ``limit`` units, cut at line breaks where possible.
 
     Our HTML never spans lines (tags open and close on one line), so cutting at a
-    line break keeps every chunk valid HTML. A single over-long line is cut hard.
+    line break keeps every chunk valid HTML. A single over-long line is cut at a
+    space where possible, and never inside an entity (``&amp;``) or a tag.
     """
     chunks: list[str] = []
     current = ""
     for line in text.split("\n"):
-        while len(line) > limit:
+        while units(line) > limit:
             if current:
                 chunks.append(current)
                 current = ""
-            chunks.append(line[:limit])
-            line = line[limit:]
+            cut = _cut(line, limit)
+            chunks.append(line[:cut])
+            line = line[cut:]
         candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
+        if units(candidate) > limit:
             chunks.append(current)
             current = line
         else:
             current = candidate
     if current or not chunks:
         chunks.append(current)
-    return [c for c in chunks if c.strip()] or [text[:limit]]
+    return [c for c in chunks if c.strip()] or [text[: _fit(text, limit)]]
+
+
+def _fit(line: str, limit: int) -> int:
+    """How many characters of ``line`` fit in ``limit`` units."""
+    used = 0
+    for i, char in enumerate(line):
+        used += 2 if ord(char) > 0xFFFF else 1
+        if used > limit:
+            return i
+    return len(line)
+
+
+def _cut(line: str, limit: int) -> int:
+    """Where to cut an over-long line: after the last space that fits (if it is not
+    too early), but never inside an HTML entity or tag."""
+    end = _fit(line, limit)
+    space = line.rfind(" ", 0, end)
+    if space > end // 2:
+        end = space + 1
+    amp = line.rfind("&", 0, end)
+    if amp > 0 and ";" not in line[amp:end]:
+        end = amp
+    opened = line.rfind("<", 0, end)
+    if opened > 0 and opened > line.rfind(">", 0, end):
+        end = opened
+    return max(end, 1)
 
 
 async def send_long(bot: Bot, chat_id: int, text: str, **kwargs: object) -> list[Message]:
