@@ -14,7 +14,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import Forbidden, NetworkError, TelegramError, TimedOut
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -185,9 +185,13 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     if isinstance(error, Forbidden):
         log.info("chat %s blocked the bot; marking it inactive", chat.id if chat else "?")
         if chat is not None:
-            await services(context).storage.mark_chat_inactive(chat.id)
+            try:
+                await services(context).storage.mark_chat_inactive(chat.id)
+            except Exception as exc:  # storage trouble must not escape the error handler
+                log.warning("could not mark chat %s inactive: %s", chat.id, exc)
         return
-    if isinstance(error, TimedOut | NetworkError):
+    # BadRequest subclasses NetworkError, but it means our request was wrong: a bug.
+    if isinstance(error, TimedOut | NetworkError) and not isinstance(error, BadRequest):
         log.warning("network problem while handling an update: %s", error)
         return
     log.error("update failed", exc_info=error)
