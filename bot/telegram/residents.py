@@ -35,7 +35,7 @@ async def flood_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if user is None or update.inline_query is not None:
         return
     svc = services(context)
-    if svc.settings.is_staff(user.id):
+    if svc.settings.is_staff(user.id) or not _addressed_to_bot(update, context.bot.id):
         return
     verdict = svc.flood.check(user.id)
     if verdict == "ok":
@@ -50,6 +50,17 @@ async def flood_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         ):
             await update.effective_message.reply_text(svc.t("flood.notice"))
     raise ApplicationHandlerStop
+
+
+def _addressed_to_bot(update: Update, bot_id: int) -> bool:
+    """Group chatter the bot merely overhears must not count against anyone's limit."""
+    message, chat = update.effective_message, update.effective_chat
+    if update.callback_query or message is None or chat is None or chat.type == ChatType.PRIVATE:
+        return True
+    if (message.text or "").startswith("/"):
+        return True
+    replied = message.reply_to_message
+    return bool(replied and replied.from_user and replied.from_user.id == bot_id)
 
 
 # --- commands -----------------------------------------------------------------------------
