@@ -1,8 +1,10 @@
-"""Telegram message limits: long text is split at line breaks, never mid-tag."""
+"""Telegram message limits: long text is split at line breaks, never mid-tag; buttons
+redraw their message without tripping over "message is not modified"."""
 
 from __future__ import annotations
 
-from telegram import Bot, Message
+from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Message
+from telegram.error import BadRequest
 
 MAX_MESSAGE_CHARS = 4096
 
@@ -75,3 +77,24 @@ async def send_long(bot: Bot, chat_id: int, text: str, **kwargs: object) -> list
         extra = {"reply_markup": markup} if i == len(parts) - 1 and markup else {}
         sent.append(await bot.send_message(chat_id, part, **extra, **kwargs))
     return sent
+
+
+async def edit_text(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    """Redraw the message a button sits on; a double tap ("not modified") is fine."""
+    if query.message is None:
+        return
+    try:
+        await query.edit_message_text(text, reply_markup=markup)
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            raise
+
+
+async def edit_markup(query: CallbackQuery, markup: InlineKeyboardMarkup | None) -> None:
+    if query.message is None:
+        return
+    try:
+        await query.edit_message_reply_markup(reply_markup=markup)
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            raise

@@ -7,7 +7,6 @@ import logging
 
 from telegram import Message, Update
 from telegram.constants import ChatType
-from telegram.error import BadRequest
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.answers import Format
@@ -22,6 +21,7 @@ from bot.telegram.callbacks import (
     TopicPage,
     decode,
 )
+from bot.telegram.messages import edit_markup, edit_text
 from bot.telegram.services import Services, services
 
 log = logging.getLogger(__name__)
@@ -194,20 +194,20 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             user = update.effective_user
             svc.storage.log_feedback(question_key, entry_id, user.id if user else None, value)
             await query.answer(svc.t("feedback.thanks_up" if value > 0 else "feedback.thanks_down"))
-            await _edit_markup(
+            await edit_markup(
                 query, keyboards.after_feedback_keyboard(entry, knowledge, svc.locale)
             )
         case TopicPage(topic_id, page) if topic_id in knowledge.topics:
             await query.answer()
             topic = knowledge.topics[topic_id]
-            await _edit_text(
+            await edit_text(
                 query,
                 svc.t("topics.page", emoji=topic.emoji, title=html.escape(topic.title)),
                 keyboards.topic_page_keyboard(knowledge, topic_id, page, svc.locale),
             )
         case TopicList():
             await query.answer()
-            await _edit_text(
+            await edit_text(
                 query, svc.t("topics.intro"), keyboards.topics_keyboard(knowledge, svc.locale)
             )
         case StaffPage() | StaffIgnore():
@@ -216,23 +216,3 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             await query.answer(svc.t("staff.only"), show_alert=True)
         case _:
             await query.answer(svc.t("callback.stale"), show_alert=True)
-
-
-async def _edit_text(query, text: str, markup) -> None:
-    if query.message is None:
-        return
-    try:
-        await query.edit_message_text(text, reply_markup=markup)
-    except BadRequest as exc:  # "message is not modified" on a double tap
-        if "not modified" not in str(exc).lower():
-            raise
-
-
-async def _edit_markup(query, markup) -> None:
-    if query.message is None:
-        return
-    try:
-        await query.edit_message_reply_markup(reply_markup=markup)
-    except BadRequest as exc:
-        if "not modified" not in str(exc).lower():
-            raise

@@ -22,7 +22,7 @@ from bot.knowledge import check_knowledge
 from bot.reports import csv_bytes, stats_chart_png, stats_lines
 from bot.storage import Group
 from bot.telegram.callbacks import StaffIgnore, StaffPage, decode, encode
-from bot.telegram.messages import send_long
+from bot.telegram.messages import edit_text, send_long
 from bot.telegram.services import Services, services
 
 log = logging.getLogger(__name__)
@@ -135,12 +135,12 @@ async def on_staff_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         case StaffPage(page):
             await query.answer()
             text, markup = await _unanswered_page(svc, page)
-            await query.edit_message_text(text, reply_markup=markup)
+            await edit_text(query, text, markup)
         case StaffIgnore(group_id):
             changed = await svc.storage.set_group_status(group_id, "ignored")
             await query.answer(svc.t("staff.ignored" if changed else "staff.no_group", id=group_id))
             text, markup = await _unanswered_page(svc, 0)
-            await query.edit_message_text(text, reply_markup=markup)
+            await edit_text(query, text, markup)
         case _:
             await query.answer(svc.t("callback.stale"), show_alert=True)
 
