@@ -36,6 +36,8 @@ Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 def staff_only(handler: Handler) -> Handler:
     @wraps(handler)
     async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.edited_message is not None:
+            return  # editing a sent /jawab must not deliver the answer twice
         user = update.effective_user
         svc = services(context)
         if not svc.settings.is_staff(user.id if user else None):
@@ -70,7 +72,7 @@ def _int_arg(
     if len(args) <= index:
         return default
     value = args[index].lstrip("#")
-    return int(value) if value.isdigit() and len(value) <= 12 else None
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 12 else None
 
 
 # --- unanswered questions ----------------------------------------------------------------
