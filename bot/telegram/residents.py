@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import logging
 
-from telegram import Message, Update
+from telegram import Message, MessageOriginUser, Update
 from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
@@ -106,7 +106,7 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 async def on_private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
-    if message and message.text:
+    if message and message.text and not _echoes_bot(message, context.bot.id):
         await answer_question(update, context, message.text)
 
 
@@ -116,9 +116,18 @@ async def on_group_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     replied = message.reply_to_message if message else None
     if not (message and message.text and replied and replied.from_user):
         return
-    if replied.from_user.id != context.bot.id:
+    if replied.from_user.id != context.bot.id or _echoes_bot(message, context.bot.id):
         return
     await answer_question(update, context, message.text)
+
+
+def _echoes_bot(message: Message, bot_id: int) -> bool:
+    """One of our own answers coming back (shared through inline mode, or forwarded):
+    not a question, and never one for the staff's unanswered queue."""
+    if message.via_bot is not None and message.via_bot.id == bot_id:
+        return True
+    origin = message.forward_origin
+    return isinstance(origin, MessageOriginUser) and origin.sender_user.id == bot_id
 
 
 async def answer_question(
