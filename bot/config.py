@@ -131,8 +131,29 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_token: bool = Fa
     return settings
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class RedactingFormatter(logging.Formatter):
+    """Replaces secrets anywhere in a formatted record, tracebacks included."""
+
+    def __init__(self, fmt: str, secrets: tuple[str, ...]) -> None:
+        super().__init__(fmt)
+        self.secrets = tuple(s for s in secrets if s)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def setup_logging(level: str, settings: Settings | None = None) -> None:
+    logging.basicConfig(level=level, format=LOG_FORMAT)
     # httpx logs every request URL at INFO, and Bot API URLs contain the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    if settings is not None:  # belt and braces: no log line may carry the token or secret
+        secrets = (settings.token or "", settings.webhook_secret or "")
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(RedactingFormatter(LOG_FORMAT, secrets))
