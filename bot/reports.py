@@ -9,20 +9,8 @@ from typing import Any
 
 from bot.knowledge import Knowledge
 from bot.locale import Locale
-from bot.storage import Group, Stats
+from bot.storage import EXPORT_COLUMNS, Group, Stats
 
-# One row per question; no user or chat ids ever leave the database in an export.
-EXPORT_COLUMNS = (
-    "asked_at",
-    "chat_type",
-    "text",
-    "normalized",
-    "decision",
-    "entry_id",
-    "score",
-    "latency_ms",
-    "group_id",
-)
 GROUP_COLUMNS = ("id", "count", "first_seen", "last_seen", "example", "normalized")
 
 
@@ -37,6 +25,7 @@ def _csv(rows: Iterable[Mapping[str, Any]], columns: tuple[str, ...]) -> bytes:
 
 
 def csv_bytes(rows: Iterable[Mapping[str, Any]]) -> bytes:
+    """The question log in storage's documented export columns (no user or chat ids)."""
     return _csv(rows, EXPORT_COLUMNS)
 
 
@@ -60,7 +49,7 @@ def groups_csv_bytes(groups: Iterable[Group]) -> bytes:
 def stats_lines(stats: Stats, locale: Locale, knowledge: Knowledge) -> list[str]:
     """Plain text (no markup), safe to send as HTML only after escaping by the caller."""
     t = locale.t
-    rates = stats.decision_rates()
+    rates = stats.decision_rates
     lines = [
         t("stats.header", days=stats.days, total=stats.total, users=stats.unique_users),
         t(
