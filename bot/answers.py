@@ -10,26 +10,17 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from datetime import date
-from decimal import Decimal
 from enum import Enum
 
 from bot.knowledge import Entry, Figure, Knowledge, Problem, Source
 from bot.locale import Locale
 from bot.matcher import Decision, DecisionKind
+from bot.text import format_number
 
 
 class Format(Enum):
     HTML = "html"
     TEXT = "text"
-
-
-def format_number(value: Decimal) -> str:
-    """Indonesian style: 7.140 · 98,76 · 200.000."""
-    value = value.normalize()
-    sign = "-" if value < 0 else ""
-    whole, _, fraction = f"{abs(value):f}".partition(".")
-    grouped = f"{int(whole):,}".replace(",", ".")
-    return sign + grouped + ("," + fraction if fraction else "")
 
 
 class Renderer:

@@ -118,6 +118,7 @@ class KnowledgeFile(_Model):
     slang: dict[str, Text] = Field(default_factory=dict)
     fillers: tuple[Text, ...] = ()
     details: tuple[Text, ...] = ()
+    places: tuple[Text, ...] = ()  # other cities, provinces, countries: handled as details
     quantities: tuple[Text, ...] = ()
     smalltalk: tuple[SmalltalkIntent, ...] = ()
 
@@ -368,7 +369,7 @@ def _assemble(parsed: list[_Parsed], problems: list[Problem]) -> Knowledge:
             claim(topics, topic.id, topic, p, ("topics", i, "id"), "topic")
         slang.update(p.model.slang)
         fillers.update(f.lower() for f in p.model.fillers)
-        details.update(d.lower() for d in p.model.details)
+        details.update(d.lower() for d in (*p.model.details, *p.model.places))
         quantities.update(q.lower() for q in p.model.quantities)
         for intent in p.model.smalltalk:
             smalltalk[intent.intent] = smalltalk.get(intent.intent, ()) + intent.patterns

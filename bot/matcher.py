@@ -29,7 +29,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz
 
 from bot.knowledge import Entry, Knowledge
-from bot.text import Normalized, Normalizer
+from bot.text import Normalized, Normalizer, format_number, is_number
 
 MAX_QUESTION_CHARS = 1000  # longer messages are matched on a prefix cut at a word
 WEAK_CREDIT = 0.5  # a word found only in the answer text or a figure label
@@ -37,11 +37,12 @@ MAX_CANDIDATES = 40  # entries scored in full per question
 COMMON_SHARE = 0.2  # posting lists longer than this share of entries only add weight
 UNKNOWN_FACTOR = 1.4  # an unknown content word weighs like the rarest known word, times this
 GENERAL_ZIPF = 5.5  # unknown words this frequent in Indonesian are general, not content
-GENERAL_WEIGHT = 0.4
+RARE_ZIPF_START = 3.0  # unknown words rarer than this weigh fully ...
+RARE_ZIPF_END = 6.5  # ... those this common weigh the floor share
+UNKNOWN_FLOOR = 0.1
+FUNCTION_ZIPF = 6.0  # words at least this frequent are function words ("yang", "kota")
 SMALLTALK_PADDING = 1.8  # most general-word weight a greeting may carry ("halo, mau tanya")
-GENERAL_DAMPING = 1.0  # known words keep their idf however common (tuned: 0.5 was worse)
 WHEN_WORDS = frozenset({"tanggal", "hari", "bulan", "tahun", "jam", "pukul"})
-WEIGHT_POWER = 1.0  # >1 lets the rarest words decide more
 COVERAGE_SHARE = 0.4  # final score = this * coverage + the rest * phrasing
 F1_SHARE = 0.8  # phrasing = this * weighted token F1 + the rest * token_sort_ratio
 
@@ -56,7 +57,7 @@ class DecisionKind(StrEnum):
 @dataclass(frozen=True)
 class Thresholds:
     answer: float = 50.0  # top score needed to answer outright
-    margin: float = 8.0  # ... and its lead over the runner-up
+    margin: float = 6.0  # ... and its lead over the runner-up
     choice: float = 42.0  # lowest score offered as "Maksud Anda?"
     choice_spread: float = 18.0  # options must be this close to the top one
     max_choices: int = 3
@@ -112,19 +113,42 @@ class Index:
     def __init__(self, knowledge: Knowledge) -> None:
         self.knowledge = knowledge
         base = knowledge.normalizer()
-        docs: list[tuple[Entry, list[Normalized], list[Normalized]]] = []
-        for entry in knowledge.entries:
-            strong = [base.normalize(t) for t in (entry.title, *entry.questions, *entry.keywords)]
-            weak = [base.normalize(t) for t in (entry.answer, *(f.label for f in entry.figures))]
-            weak += [base.normalize(knowledge.topics[t].title) for t in entry.topics]
-            docs.append((entry, strong, weak))
-
-        frequency: Counter[str] = Counter()
+        smalltalk_words = {
+            t
+            for patterns in knowledge.smalltalk.values()
+            for p in patterns
+            for t in base.normalize(p).tokens
+        }
+        self._details = frozenset(t for d in knowledge.details for t in base.normalize(d).tokens)
+        self._quantities = frozenset(
+            t for q in knowledge.quantities for t in base.normalize(q).tokens
+        )
+        # Pass 1: the knowledge's own words, onto which colloquial forms are mapped.
+        own_words = Counter(
+            t
+            for entry in knowledge.entries
+            for texts in _texts(entry, knowledge)
+            for text in texts
+            for t in base.normalize(text).tokens
+        )
+        self.normalizer = Normalizer(
+            knowledge.slang,
+            knowledge.fillers,
+            vocabulary=own_words,
+            also_known=smalltalk_words | self._details | self._quantities,
+            stem=stemmer(),
+        )
+        # Pass 2: the knowledge through the very normaliser questions go through, so
+        # "cakupannya" in an alias and "cakupan" in a figure label meet.
+        norm = self.normalizer.normalize
+        docs = [
+            (entry, [norm(t) for t in strong], [norm(t) for t in weak])
+            for entry in knowledge.entries
+            for strong, weak in [_texts(entry, knowledge)]
+        ]
         entry_frequency: Counter[str] = Counter()
         for _, strong, weak in docs:
-            words = {t for n in strong + weak for t in n.tokens}
-            entry_frequency.update(words)
-            frequency.update(t for n in strong + weak for t in n.tokens)
+            entry_frequency.update({t for nz in strong + weak for t in nz.tokens})
         n = max(len(docs), 1)
         self._weight = {t: math.log(1 + n / df) for t, df in entry_frequency.items()}
         self._unknown_weight = UNKNOWN_FACTOR * math.log(1 + n)
@@ -132,12 +156,6 @@ class Index:
         self.weak_credit = WEAK_CREDIT
 
         # Greeting words mixed into a question ("pagi min, ...") carry no meaning.
-        smalltalk_words = {
-            t
-            for patterns in knowledge.smalltalk.values()
-            for p in patterns
-            for t in base.normalize(p).tokens
-        }
         self._ignored = frozenset(smalltalk_words - set(entry_frequency))
         self._smalltalk = {
             base.normalize(p).text: intent
@@ -148,17 +166,6 @@ class Index:
         self._smalltalk_words = {
             text: intent for text, intent in self._smalltalk.items() if " " not in text
         }
-        self._details = frozenset(t for d in knowledge.details for t in base.normalize(d).tokens)
-        self._quantities = frozenset(
-            t for q in knowledge.quantities for t in base.normalize(q).tokens
-        )
-        self.normalizer = Normalizer(
-            knowledge.slang,
-            knowledge.fillers,
-            vocabulary=frequency,
-            also_known=smalltalk_words | self._details | self._quantities,
-            stem=stemmer(),
-        )
 
         self._entries: list[_EntryIndex] = []
         self._by_id: dict[str, _EntryIndex] = {}
@@ -170,8 +177,8 @@ class Index:
                 t
                 for f in entry.figures
                 for text in (f.label, f.unit or "", f.text or "")
-                for t in base.normalize(text).tokens
-                if not is_general_word(t)
+                for t in norm(text).tokens
+                if not is_function_word(t)
             )
             has_number = bool(entry.figures)
             item = _EntryIndex(entry, strong_words, weak_words, figure_words, has_number)
@@ -189,12 +196,12 @@ class Index:
             return 0.0
         known = self._weight.get(token)
         if known is not None:
-            weight = known * GENERAL_DAMPING if is_general_word(token) else known
-        elif token in self._details or token.isdigit():
+            weight = known
+        elif token in self._details or is_number(token):
             weight = self._unknown_weight
         else:
-            weight = GENERAL_WEIGHT if is_general_word(token) else self._unknown_weight
-        return weight**WEIGHT_POWER
+            weight = self._unknown_weight * unknown_share(token)
+        return weight
 
     def unexplained_details(self, normalized: Normalized, entry_id: str) -> list[str]:
         """What the question asks that the entry cannot answer: detail words (or
@@ -203,12 +210,12 @@ class Index:
         item = self._by_id[entry_id]
         tokens = normalized.tokens
         known = item.strong | item.weak
-        missing = [t for t in tokens if (t in self._details or t.isdigit()) and t not in known]
+        missing = [t for t in tokens if (t in self._details or is_number(t)) and t not in known]
         asked = [t for t in tokens if t in self._quantities]
         if WHEN_WORDS.intersection(tokens):  # "tanggal berapa" asks when, not how many
             asked = []
         if asked and not missing:
-            content = {t for t in tokens if t not in self._quantities and not is_general_word(t)}
+            content = {t for t in tokens if t not in self._quantities and not is_function_word(t)}
             if not item.has_number or (item.figure_words and not content & item.figure_words):
                 missing = asked
         return missing
@@ -363,6 +370,40 @@ def is_general_word(token: str) -> bool:
     from wordfreq import zipf_frequency
 
     return zipf_frequency(token, "id") >= GENERAL_ZIPF
+
+
+@lru_cache(maxsize=100_000)
+def unknown_share(token: str) -> float:
+    """How much of the full unknown-word weight a word the knowledge lacks carries:
+    all of it when it is rare in Indonesian (a name, a term: "samarinda",
+    "prevalensi"), little when it is everyday language ("gampang", "sekarang")."""
+    if "_" in token or not token.isalpha():
+        return 1.0
+    from wordfreq import zipf_frequency
+
+    zipf = zipf_frequency(token, "id")
+    share = (RARE_ZIPF_END - zipf) / (RARE_ZIPF_END - RARE_ZIPF_START)
+    return min(1.0, max(UNKNOWN_FLOOR, share))
+
+
+@lru_cache(maxsize=100_000)
+def is_function_word(token: str) -> bool:
+    """The commonest words ("yang", "di", "kota"): never what a question is about."""
+    from wordfreq import zipf_frequency
+
+    return token.isalpha() and zipf_frequency(token, "id") >= FUNCTION_ZIPF
+
+
+def _texts(entry: Entry, knowledge: Knowledge) -> tuple[list[str], list[str]]:
+    """An entry's strong texts (title, questions, keywords) and weak ones (answer,
+    figure labels, topic titles)."""
+    strong = [entry.title, *entry.questions, *entry.keywords]
+    # Its figures' values as residents type them ("77,43", "7.140") and their years.
+    strong += [format_number(f.value) for f in entry.figures if f.value is not None]
+    strong += [str(f.year) for f in entry.figures if f.year]
+    weak = [entry.answer, *(f.label for f in entry.figures)]
+    weak += [knowledge.topics[t].title for t in entry.topics]
+    return strong, weak
 
 
 def _prefix(question: str) -> str:

@@ -30,6 +30,7 @@ _NUMBER = re.compile(r"\d{1,3}(?:\.\d{3})+(?:,\d+)?|\d+(?:,\d+)?")
 _NUMBER_WITH_SCALE = re.compile(
     rf"(?<![\w.,])({_NUMBER.pattern})(?:\s+(ribu|juta|miliar|milyar|triliun))?(?![\w])"
 )
+_NUMBER_TOKEN = re.compile(r"\d+(?:[.,]\d+)*")
 _SCALES = {"ribu": 10**3, "juta": 10**6, "miliar": 10**9, "milyar": 10**9, "triliun": 10**12}
 _REDUPLICATED = re.compile(r"^([a-z]{2,})2$")
 _RUN3 = re.compile(r"([a-z])\1{2,}")
@@ -115,6 +116,7 @@ def _deletions(word: str) -> set[str]:
 
 
 PARTICLES = ("nya", "lah", "kah", "pun", "ku", "mu")
+CANONICAL_PARTICLES = ("nya", "lah", "kah")
 MAX_COMPOUND = 4
 
 
@@ -183,7 +185,11 @@ class Normalizer:
         token = self._squeeze(token)
         if token in self._slang:
             return self._slang[token]
-        if self._speller and not self._known(token) and not token.isdigit():
+        if self._vocabulary:  # one canonical form: "cakupannya" -> "cakupan" when known
+            for base in _canonical_forms(token):
+                if base in self._vocabulary:
+                    return self._slang.get(base, (base,))
+        if self._speller and not self._known(token) and not is_number(token):
             repaired = self._repair(token)
             if repaired:
                 return self._slang.get(repaired, (repaired,))
@@ -191,14 +197,14 @@ class Normalizer:
 
     def _repair(self, token: str) -> str | None:
         """An unknown word mapped onto a known one, most conservative step first."""
-        for particle in PARTICLES:  # "programnya" -> "program"
-            base = token.removesuffix(particle)
-            if base != token and len(base) >= 3 and self._known(base):
-                return base
+        for form in _informal_forms(token):  # "programnya" -> "program", "ngurus" -> "urus"
+            if self._known(form):
+                return form
         if self._stem and token.isalpha():  # "pelayanannya" -> stem "layan" -> "layanan"
-            known = self._stems.get(self._stem(token))
-            if known:
-                return known
+            for form in (token, *_informal_forms(token)):
+                known = self._stems.get(self._stem(form))
+                if known:
+                    return known
         return self._speller.correct(token) if self._speller else None
 
     def _squeeze(self, token: str) -> str:
@@ -221,6 +227,42 @@ class Normalizer:
             or token in self._parts
             or token in self._also_known
         )
+
+
+def _canonical_forms(token: str) -> list[str]:
+    """Forms a known word may take instead: particles dropped, "-in" as "-kan"."""
+    forms = [token[: -len(p)] for p in CANONICAL_PARTICLES if token.endswith(p)]
+    if token.endswith("in") and len(token) > 5:
+        forms.append(token[:-2] + "kan")
+    return [f for f in forms if len(f) >= 3]
+
+
+def _informal_forms(token: str) -> list[str]:
+    """Standard forms of a colloquial word: particles dropped ("programnya"), Jakarta
+    "-in" for "-kan" ("dikembangin"), and nasal prefixes ("ngurus", "nyari")."""
+    forms = [token.removesuffix(p) for p in PARTICLES if token.endswith(p)]
+    if token.endswith("in") and len(token) > 5:
+        forms.append(token[:-2] + "kan")
+    if token.startswith("nge") and len(token) > 5:
+        forms.append(token[3:])
+    if token.startswith("ng") and len(token) > 4 and token[2] in "aiueo":
+        forms += [token[2:], "k" + token[2:]]
+    if token.startswith("ny") and len(token) > 4:
+        forms += ["s" + token[2:], "c" + token[2:]]
+    return [f for f in forms if len(f) >= 3]
+
+
+def format_number(value: Decimal) -> str:
+    """Indonesian style: 7.140 · 98,76 · 200.000."""
+    value = value.normalize()
+    sign = "-" if value < 0 else ""
+    whole, _, fraction = f"{abs(value):f}".partition(".")
+    grouped = f"{int(whole):,}".replace(",", ".")
+    return sign + grouped + ("," + fraction if fraction else "")
+
+
+def is_number(token: str) -> bool:
+    return bool(_NUMBER_TOKEN.fullmatch(token))
 
 
 def parse_numbers(text: str) -> list[tuple[str, Decimal]]:
