@@ -651,6 +651,21 @@ async def test_callback_without_data_or_message_is_harmless(bot: Harness) -> Non
     assert sent(calls, "answerCallbackQuery")[0]["text"] == bot.t("callback.stale")
 
 
+def test_popup_texts_fit_telegrams_200_character_limit(locale: Locale) -> None:
+    """answerCallbackQuery refuses longer texts, and the press would just spin."""
+    popups = [
+        locale.t("callback.stale"),
+        locale.t("flood.notice"),
+        locale.t("staff.only"),
+        locale.t("feedback.thanks_up"),
+        locale.t("feedback.thanks_down"),
+        locale.t("staff.ignored", id=10**12 - 1),
+        locale.t("staff.no_group", id=10**12 - 1),
+    ]
+    for text in popups:
+        assert 1 <= units(text) <= 200, text
+
+
 # --- inline mode -------------------------------------------------------------------------
 
 
