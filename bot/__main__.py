@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
@@ -22,6 +23,8 @@ from bot.evaluation import (
 from bot.knowledge import Knowledge, Problem, check_knowledge
 from bot.locale import Locale
 from bot.matcher import Decision, DecisionKind, Engine
+from bot.reports import groups_csv_bytes, replay_open_groups, stats_chart_png, stats_lines
+from bot.storage import Storage
 
 Command = Callable[[argparse.Namespace, Locale], int]
 
@@ -73,6 +76,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--json", action="store_true", help="print the summary as JSON")
     ev.add_argument("--misses", type=int, default=50, help="how many misses to list")
+
+    def staff_command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = command(name, help_text)
+        p.add_argument(
+            "--db",
+            type=Path,
+            metavar="FILE",
+            help="question log (default: $BOT_DB_PATH or data/bot.db)",
+        )
+        return p
+
+    un = staff_command("unanswered", "list open groups of unanswered questions")
+    un.add_argument("--csv", type=Path, metavar="FILE", help="also write them as CSV (Excel)")
+    rp = staff_command("replay", "re-ask open groups against the current knowledge")
+    rp.add_argument(
+        "--resolve", action="store_true", help="mark the groups that are now answered as answered"
+    )
+    st = staff_command("stats", "questions per day, answer rates, top entries, feedback")
+    st.add_argument("--days", type=int, default=7, help="window in days (default 7)")
+    st.add_argument("--png", type=Path, metavar="FILE", help="also save the chart as PNG")
     return parser
 
 
@@ -260,12 +283,103 @@ def cmd_eval(args: argparse.Namespace, locale: Locale) -> int:
     return 0
 
 
+def _db_path(args: argparse.Namespace) -> Path:
+    return args.db or load_settings().db_path
+
+
+async def _with_storage(args: argparse.Namespace, work: Callable[[Storage], Awaitable[int]]) -> int:
+    storage = await Storage.open(_db_path(args))
+    try:
+        return await work(storage)
+    finally:
+        await storage.close()
+
+
+def cmd_unanswered(args: argparse.Namespace, locale: Locale) -> int:
+    renderer = Renderer(locale)
+
+    async def work(storage: Storage) -> int:
+        groups = await storage.open_groups(limit=max(await storage.count_open_groups(), 1))
+        if not groups:
+            print(locale.t("cli.none_open"))
+        for g in groups:
+            print(
+                locale.t(
+                    "cli.group_line",
+                    id=g.id,
+                    count=g.count,
+                    example=g.example,
+                    first=renderer.date(g.first_seen.date()),
+                    last=renderer.date(g.last_seen.date()),
+                )
+            )
+        if args.csv:
+            args.csv.write_bytes(groups_csv_bytes(groups))
+            print(locale.t("cli.csv_written", path=args.csv, rows=len(groups)))
+        return 0
+
+    return asyncio.run(_with_storage(args, work))
+
+
+def cmd_replay(args: argparse.Namespace, locale: Locale) -> int:
+    knowledge = _load(args, locale)
+    if knowledge is None:
+        return 1
+    engine = Engine(knowledge)
+
+    async def work(storage: Storage) -> int:
+        results = await replay_open_groups(storage, engine)
+        if not results:
+            print(locale.t("cli.none_open"))
+        for r in results:
+            key = "cli.replay_closed" if r.closed else "cli.replay_open"
+            print(
+                locale.t(
+                    key,
+                    id=r.group.id,
+                    count=r.group.count,
+                    example=r.group.example,
+                    answered=r.answered,
+                    questions=r.questions,
+                    entry=r.entry_id or "-",
+                )
+            )
+            if r.closed and args.resolve:
+                await storage.set_group_status(r.group.id, "answered", entry_id=r.entry_id)
+        closed = sum(r.closed for r in results)
+        print(locale.t("cli.replay_summary", closed=closed, total=len(results)))
+        if args.resolve and closed:
+            print(locale.t("cli.replay_resolved", closed=closed))
+        return 0
+
+    return asyncio.run(_with_storage(args, work))
+
+
+def cmd_stats(args: argparse.Namespace, locale: Locale) -> int:
+    knowledge = _load(args, locale)
+    if knowledge is None:
+        return 1
+
+    async def work(storage: Storage) -> int:
+        report = await storage.stats(max(1, min(args.days, 3650)))
+        print("\n".join(stats_lines(report, locale, knowledge)))
+        if args.png:
+            args.png.write_bytes(stats_chart_png(report, locale))
+            print(locale.t("cli.png_written", path=args.png))
+        return 0
+
+    return asyncio.run(_with_storage(args, work))
+
+
 COMMANDS: dict[str, Command] = {
     "run": cmd_run,
     "chat": cmd_chat,
     "ask": cmd_ask,
     "check": cmd_check,
     "eval": cmd_eval,
+    "unanswered": cmd_unanswered,
+    "replay": cmd_replay,
+    "stats": cmd_stats,
 }
 
 if __name__ == "__main__":

@@ -80,6 +80,8 @@ class Decision:
     matches: tuple[Match, ...] = ()  # answer: 1; choices: 2-3; fallback: suggestions
     intent: str | None = None  # smalltalk intent
     latency_ms: float = 0.0
+    version: str = ""  # fingerprint of the knowledge that decided
+    topic: str = ""  # the question's content words: what unanswered questions group by
 
     @property
     def entry(self) -> Entry | None:
@@ -223,6 +225,17 @@ class Index:
     def _sum(self, tokens: frozenset[str]) -> float:
         return sum(self.weight(t) for t in tokens)
 
+    def topic(self, normalized: Normalized) -> str:
+        """The words that say what a question is about, without function words and
+        words most entries share ("di", "balikpapan"): "jadwal vaksin rabies gratis di
+        bpp" and "... gratis" are the same question to staff."""
+        words = [
+            t
+            for t in normalized.tokens
+            if not is_function_word(t) and len(self._postings.get(t, ())) <= self._common_df
+        ]
+        return " ".join(words) or normalized.text
+
     def smalltalk_intent(self, normalized: Normalized) -> str | None:
         """A greeting, thanks, ... : a known pattern, or smalltalk words padded only with
         general words ("makasih banyak ya") — never anything the knowledge is about."""
@@ -323,6 +336,8 @@ class Engine:
             decision.matches,
             decision.intent,
             round(latency, 3),
+            index.knowledge.fingerprint,
+            index.topic(normalized),
         )
 
     def _decide(self, index: Index, question: str, normalized: Normalized) -> Decision:
@@ -336,13 +351,13 @@ class Engine:
         if not matches:
             return Decision(DecisionKind.FALLBACK, question, normalized.text)
         top = matches[0]
+        if top.score >= th.choice and index.unexplained_details(normalized, top.entry.id):
+            # It asks for something the best entry does not hold (an address, a 2024
+            # figure, another city): say so, log it for staff, point to what we know.
+            return Decision(DecisionKind.FALLBACK, question, normalized.text, (top,))
         runner_up = matches[1].score if len(matches) > 1 else 0.0
         confident = top.score >= th.answer and top.score - runner_up >= th.margin
         if confident and top.coverage >= th.coverage_floor:
-            if index.unexplained_details(normalized, top.entry.id):
-                # It asks for something this entry does not hold (an address, a 2024
-                # figure): say so, log it for staff, and point to what we do know.
-                return Decision(DecisionKind.FALLBACK, question, normalized.text, (top,))
             return Decision(DecisionKind.ANSWER, question, normalized.text, (top,))
         if top.score >= th.choice:
             floor = max(th.choice, top.score - th.choice_spread)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from bot.knowledge import Knowledge
 from bot.locale import Locale
-from bot.storage import EXPORT_COLUMNS, Group, Stats
+from bot.matcher import Engine
+from bot.storage import EXPORT_COLUMNS, Group, Stats, Storage
 
 GROUP_COLUMNS = ("id", "count", "first_seen", "last_seen", "example", "normalized")
 
@@ -115,3 +118,30 @@ def stats_chart_png(stats: Stats, locale: Locale) -> bytes:
         return buffer.getvalue()
     finally:
         plt.close(fig)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """An open group re-asked against the current knowledge."""
+
+    group: Group
+    questions: int
+    answered: int  # how many of its distinct questions the engine now answers
+    entry_id: str | None  # the entry answering most of them
+
+    @property
+    def closed(self) -> bool:
+        """Most of the group's questions are now answered: the gap is closed."""
+        return self.answered * 2 > self.questions
+
+
+async def replay_open_groups(storage: Storage, engine: Engine) -> list[Replay]:
+    results = []
+    total = await storage.count_open_groups()
+    for group in await storage.open_groups(limit=max(total, 1)):
+        questions = await storage.group_questions(group.id) or [group.example]
+        entries = [engine.decide(q).entry for q in questions]
+        answered = [e.id for e in entries if e is not None]
+        top = Counter(answered).most_common(1)
+        results.append(Replay(group, len(questions), len(answered), top[0][0] if top else None))
+    return results

@@ -117,6 +117,24 @@ def _deletions(word: str) -> set[str]:
 
 PARTICLES = ("nya", "lah", "kah", "pun", "ku", "mu")
 CANONICAL_PARTICLES = ("nya", "lah", "kah")
+# PySastrawi strips these to a root with another meaning ("kependudukan" -> "duduk",
+# "penghargaan" -> "harga"); unknown words must not be mapped onto them by stem.
+NO_STEM = frozenset(
+    {
+        "kependudukan",
+        "penghargaan",
+        "pengerukan",
+        "peremajaan",
+        "perumahan",
+        "pelayanan",
+        "penerima",
+        "penerimaan",
+        "perlindungan",
+        "pendapatan",
+        "keuangan",
+        "pemerintahan",
+    }
+)
 MAX_COMPOUND = 4
 
 
@@ -151,7 +169,7 @@ class Normalizer:
         if stem and vocabulary:
             # Most frequent known word per stem wins: "pelayanan" and "layanan" meet.
             for word in sorted(vocabulary, key=lambda w: (-vocabulary[w], w)):
-                if word.isalpha():
+                if word.isalpha() and word not in NO_STEM:
                     self._stems.setdefault(stem(word), word)
         self.normalize = lru_cache(maxsize=20_000)(self._normalize)
 
@@ -159,7 +177,14 @@ class Normalizer:
         tokens: list[str] = []
         for raw in fold(text).split()[: MAX_TOKENS * 2]:
             tokens.extend(self._expand(raw[:MAX_TOKEN_CHARS]))
-        tokens = [t for t in self._merge_compounds(tokens) if t not in self._fillers]
+        # Single letters are leftovers of markup or typing ("<b>" -> "b"), unless the
+        # slang or smalltalk knows them ("p" is a greeting).
+        tokens = [
+            t
+            for t in self._merge_compounds(tokens)
+            if t not in self._fillers
+            and (len(t) > 1 or t.isdigit() or not self._vocabulary or self._known(t))
+        ]
         return Normalized(tuple(tokens[:MAX_TOKENS]))
 
     def _merge_compounds(self, tokens: list[str]) -> list[str]:

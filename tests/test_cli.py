@@ -1,0 +1,257 @@
+"""The command line, run for real on temp files."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.__main__ import main
+from bot.knowledge import load_knowledge
+from bot.matcher import Engine
+from bot.paths import KNOWLEDGE_DIR
+from bot.storage import QuestionRecord, Storage, new_key
+
+CONTRACT_KEYS = {"question", "kind", "id", "score", "text", "sources", "options"}
+
+
+def run_cli(
+    args: list[str],
+    capsys: pytest.CaptureFixture[str],
+    stdin: str | None = None,
+    monkeypatch: pytest.MonkeyPatch | None = None,
+) -> tuple[int, str, str]:
+    if stdin is not None:
+        assert monkeypatch is not None
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# --- ask -------------------------------------------------------------------------------------
+
+
+def test_ask_prints_a_forward_ready_answer(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["ask", "brp persen warga yg udh punya bpjs?"], capsys)
+    assert code == 0
+    assert "98,76 persen" in out
+    assert "Sumber: Berandapost.com" in out
+    assert "Data per 22 Desember 2025" in out
+
+
+def test_ask_json_contract(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("BOT_DB_PATH", str(tmp_path / "never.db"))
+    questions = [
+        "brp persen warga yg udh punya bpjs?",
+        "program kesehatan sama pendidikan",
+        "siapa presiden amerika",
+        "halo min",
+        "",
+        "<b>puskesmas</b> baru dmn",
+    ]
+    code, out, _ = run_cli(["ask", "--json", "-"], capsys, "\n".join(questions) + "\n", monkeypatch)
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["question"] for r in rows] == questions  # one line each, same order
+    for row in rows:
+        assert set(row) == CONTRACT_KEYS
+        assert row["kind"] in {"answer", "choices", "fallback", "smalltalk"}
+        assert 0 <= row["score"] <= 100
+        assert isinstance(row["text"], str) and row["text"]
+    answer, choices, fallback, smalltalk, empty, injected = rows
+    assert answer["kind"] == "answer" and answer["id"] == "uhc-jaminan-kesehatan"
+    assert answer["sources"] == [
+        {
+            "title": "Wali Kota Balikpapan Klaim Program Prioritas 2025 Berjalan",
+            "publisher": "Berandapost.com",
+            "date": "2025-12-22",
+            "url": None,
+        }
+    ]
+    assert "98,76 persen" in answer["text"] and answer["options"] == []
+    assert choices["kind"] == "choices" and choices["id"] is None
+    assert 2 <= len(choices["options"]) <= 3
+    for option in choices["options"]:
+        assert set(option) == {"id", "title", "text"}
+        assert "Sumber:" in option["text"]
+    assert fallback["kind"] == "fallback" and fallback["id"] is None
+    assert fallback["sources"] == [] and fallback["options"] == []
+    assert smalltalk["kind"] == "smalltalk" and empty["kind"] == "smalltalk"
+    assert injected["id"] == "puskesmas-baru" and "<b>" not in injected["text"]
+    assert not (tmp_path / "never.db").exists(), "ask never writes the question log"
+
+
+def test_ask_with_another_knowledge_folder(
+    capsys: pytest.CaptureFixture[str], mini_dir: Path
+) -> None:
+    code, out, _ = run_cli(["ask", "--knowledge", str(mini_dir), "embung aji raden"], capsys)
+    assert code == 0 and "Embung Aji Raden" in out and "Koran Uji" in out
+
+
+def test_broken_knowledge_is_reported_not_crashed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    (folder / "x.yaml").write_text("entries: [", encoding="utf-8")
+    code, _, err = run_cli(["ask", "--knowledge", str(folder), "halo"], capsys)
+    assert code == 1
+    assert "knowledge/x.yaml:" in err and "python -m bot check" in err
+
+
+# --- chat ---------------------------------------------------------------------------------------
+
+
+def test_chat_answers_and_lets_the_user_pick_a_choice(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = run_cli(
+        ["chat"], capsys, "halo\nprogram kesehatan sama pendidikan\n1\nkeluar\n", monkeypatch
+    )
+    assert code == 0
+    assert "Tanya Balikpapan — mode terminal" in out
+    assert "Halo!" in out
+    assert "Maksud Anda salah satu ini?" in out
+    assert "Ketik nomor pilihan" in out
+    assert out.count("Sumber: Berandapost.com") == 1  # the picked option's answer
+    assert "Sampai jumpa" in out
+
+
+def test_chat_ends_cleanly_on_end_of_input(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = run_cli(["chat"], capsys, "stanting bpn gmn\n", monkeypatch)
+    assert code == 0 and "Gempur Stunting" in out
+
+
+def test_main_job_without_token_is_the_offline_chat(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    code, out, _ = run_cli([], capsys, "keluar\n", monkeypatch)
+    assert code == 0 and "mode terminal" in out
+
+
+def test_run_without_token_points_to_chat(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    code, _, err = run_cli(["run"], capsys)
+    assert code == 2
+    assert "TELEGRAM_BOT_TOKEN" in err and "python -m bot chat" in err
+
+
+# --- eval ---------------------------------------------------------------------------------------
+
+
+def test_eval_prints_rates_and_misses(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["eval", "--misses", "3"], capsys)
+    assert code == 0
+    for key in (
+        "in_scope_accuracy",
+        "in_scope_choice_rate",
+        "out_of_scope_abstention",
+        "near_miss_abstention",
+        "smalltalk_accuracy",
+    ):
+        assert key in out
+
+
+# --- staff loop: unanswered -> edit knowledge -> replay -> resolve ---
+
+
+def log_questions(db: Path, texts: list[str]) -> None:
+    engine = Engine(load_knowledge(KNOWLEDGE_DIR))
+
+    async def go() -> None:
+        storage = await Storage.open(db)
+        for i, text in enumerate(texts):
+            decision = engine.decide(text)
+            storage.log_question(
+                QuestionRecord(
+                    key=new_key(),
+                    asked_at=datetime.now(UTC),
+                    chat_type="private",
+                    user_id=1000 + i,
+                    chat_id=1000 + i,
+                    message_id=i + 1,
+                    text=text,
+                    normalized=decision.topic,
+                    decision=decision.kind.value,
+                    entry_id=None,
+                    score=decision.score,
+                    latency_ms=decision.latency_ms,
+                )
+            )
+        await storage.close()
+
+    asyncio.run(go())
+
+
+def test_review_loop_from_the_command_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = tmp_path / "bot.db"
+    asked = [
+        "jadwal vaksin rabies gratis di bpp",
+        "jadwal vaksin rabies gratis dmn",
+        "jadwal vaksin rabies gratis",
+        "resep rendang padang",
+    ]
+    log_questions(db, asked)
+
+    code, out, _ = run_cli(
+        ["unanswered", "--db", str(db), "--csv", str(tmp_path / "g.csv")], capsys
+    )
+    assert code == 0
+    assert "3×" in out and "vaksin rabies" in out  # near-duplicates grouped
+    assert "1×" in out and "rendang" in out
+    csv_bytes = (tmp_path / "g.csv").read_bytes()
+    assert csv_bytes.startswith(b"\xef\xbb\xbf") and b"vaksin rabies" in csv_bytes
+
+    code, out, _ = run_cli(["replay", "--db", str(db)], capsys)
+    assert "0 dari 2 kelompok kini terjawab" in out
+
+    # Staff add an entry about the rabies vaccination (a test source, not real data).
+    knowledge = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE_DIR, knowledge)
+    (knowledge / "vaksin.yaml").write_text(
+        "entries:\n"
+        "  - id: vaksin-rabies\n"
+        "    kind: program\n"
+        "    title: Vaksinasi rabies gratis\n"
+        "    answer: Menurut sumber uji, vaksinasi rabies gratis dijadwalkan oleh dinas.\n"
+        "    questions: [jadwal vaksin rabies, vaksin rabies gratis, vaksinasi rabies kapan,\n"
+        "                rabies vaksin dmn, suntik rabies gratis]\n"
+        "    topics: [kesehatan]\n"
+        "    sources: [berandapost-2025-12-22]\n"
+        "    as_of: 2025-12-22\n",
+        encoding="utf-8",
+    )
+    code, out, _ = run_cli(["replay", "--db", str(db), "--knowledge", str(knowledge)], capsys)
+    assert code == 0
+    assert "kini terjawab oleh 'vaksin-rabies'" in out
+    assert "1 dari 2 kelompok kini terjawab" in out
+
+    run_cli(["replay", "--db", str(db), "--knowledge", str(knowledge), "--resolve"], capsys)
+    code, out, _ = run_cli(["unanswered", "--db", str(db)], capsys)
+    assert "vaksin" not in out and "rendang" in out
+
+
+def test_stats_command(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    log_questions(db, ["cakupan uhc", "stanting bpn gmn", "resep rendang padang", "halo"])
+    code, out, _ = run_cli(
+        ["stats", "--db", str(db), "--days", "3", "--png", str(tmp_path / "s.png")], capsys
+    )
+    assert code == 0
+    assert "4 pertanyaan" in out
+    assert (tmp_path / "s.png").read_bytes().startswith(b"\x89PNG")

@@ -1,0 +1,258 @@
+"""The answer engine on the bundled knowledge: normalisation, decisions, rendering."""
+
+from __future__ import annotations
+
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bot.answers import Format, Renderer
+from bot.knowledge import Knowledge, allowed_numbers, load_knowledge
+from bot.matcher import MAX_QUESTION_CHARS, DecisionKind, Engine
+from bot.text import fold, format_number, parse_numbers
+from tests.conftest import MINI_ENTRIES, write_knowledge
+
+# --- normalisation ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            "Brp persen warga yg udh punya BPJS??? 🙏",
+            ["berapa", "persen", "warga", "sudah", "bpjs"],
+        ),
+        ("PUSKESMASSS BARUUU dmn", ["puskesmas", "baru", "dimana"]),
+        ("stanting di bpn gmn", ["stunting", "di", "balikpapan", "bagaimana"]),
+        ("stuntng", ["stunting"]),  # typo repaired onto a known word
+        ("anak2 dapet seragam gratisss", ["anak", "seragam", "gratis"]),
+        ("98,76% itu apa", ["98,76", "persen", "apa"]),
+        ("Rahmad Mas’ud", ["rahmad", "masud"]),
+        ("ｐｕｓｋｅｓｍａｓ\u200b baru", ["puskesmas", "baru"]),  # full-width, zero-width space
+        ("programnya apa aja", ["program", "apa"]),  # particle dropped onto a known word
+        ("mpp", ["mal_pelayanan_publik"]),  # a multi-word expansion is one concept
+    ],
+)
+def test_normalisation(engine: Engine, raw: str, expected: list[str]) -> None:
+    tokens = engine.normalize(raw).tokens
+    for word in expected:
+        assert word in tokens, (raw, tokens)
+
+
+def test_fold_keeps_numbers_and_drops_markup() -> None:
+    assert fold("<b>Data</b> 7.140 orang, 98,76%!") == "b data b 7.140 orang 98,76 persen"
+    assert fold("\x00\u202e\u200d") == ""
+
+
+def test_short_unknown_words_are_not_corrected_into_known_ones(engine: Engine) -> None:
+    # "pita" is one letter from "pipa" (pipes): correcting it would invent a topic.
+    assert "pipa" not in engine.normalize("tujuan pita maha").tokens
+
+
+# --- decisions -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "entry_id"),
+    [
+        ("brp persen warga yg udh punya bpjs?", "uhc-jaminan-kesehatan"),
+        ("puskesmas baru dmn aja", "puskesmas-baru"),
+        ("stanting bpn gmn", "stunting"),
+        ("embung aji raden udh jadi?", "embung-aji-raden"),
+        ("bendali ampal hulu bisa nampung brp kubik", "bendali-ampal-hulu"),
+        ("berapa pekerja rentan yg dpt jaminan ketenagakerjaan", "pekerja-rentan"),
+        ("siapa walikota balikpapan", "wali-kota"),
+        ("nilai spi bpp brp", "spi-integritas"),
+    ],
+)
+def test_resident_questions_are_answered(engine: Engine, question: str, entry_id: str) -> None:
+    decision = engine.decide(question)
+    assert decision.kind is DecisionKind.ANSWER
+    assert decision.entry is not None and decision.entry.id == entry_id
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "siapa presiden amerika",
+        "walikota surabaya siapa",
+        "resep rendang padang",
+        "asdfghjkl",
+        "Apakah tujuan dibentuknya Pita Maha?",
+    ],
+)
+def test_out_of_scope_is_never_answered(engine: Engine, question: str) -> None:
+    assert engine.decide(question).kind is DecisionKind.FALLBACK
+
+
+@pytest.mark.parametrize(
+    ("question", "suggested"),
+    [
+        ("alamat puskesmas sepinggan baru", "puskesmas-baru"),  # no address in the source
+        ("jam buka mpp balikpapan", "mal-pelayanan-publik"),
+        ("uhc balikpapan tahun 2024 brp", "uhc-jaminan-kesehatan"),  # only 2025 is known
+        ("berapa anggaran pembangunan embung aji raden", "embung-aji-raden"),  # no figure
+    ],
+)
+def test_near_miss_falls_back_and_suggests_what_is_known(
+    engine: Engine, question: str, suggested: str
+) -> None:
+    decision = engine.decide(question)
+    assert decision.kind is DecisionKind.FALLBACK
+    assert decision.matches and decision.matches[0].entry.id == suggested
+
+
+@pytest.mark.parametrize(
+    ("message", "intent"),
+    [
+        ("halo min", "greeting"),
+        ("P", "greeting"),
+        ("assalamualaikum", "greeting"),
+        ("makasih banyak ya 🙏", "thanks"),
+        ("terima kasih", "thanks"),
+        ("ok sip", "ack"),
+        ("🙏🙏🙏", "empty"),
+        ("   ", "empty"),
+    ],
+)
+def test_smalltalk(engine: Engine, message: str, intent: str) -> None:
+    decision = engine.decide(message)
+    assert decision.kind is DecisionKind.SMALLTALK
+    assert decision.intent == intent
+
+
+def test_greeting_with_a_question_answers_the_question(engine: Engine) -> None:
+    decision = engine.decide("halo min, puskesmas baru dmn aja?")
+    assert decision.kind is DecisionKind.ANSWER
+    assert decision.entry is not None and decision.entry.id == "puskesmas-baru"
+
+
+def test_ambiguous_question_offers_choices(engine: Engine) -> None:
+    decision = engine.decide("program kesehatan sama pendidikan")
+    assert decision.kind is DecisionKind.CHOICES
+    assert 2 <= len(decision.matches) <= 3
+    assert len({m.entry.id for m in decision.matches}) == len(decision.matches)
+
+
+def test_long_message_is_matched_on_a_prefix(engine: Engine) -> None:
+    question = "puskesmas baru dmn aja " + "tolong " * 5000
+    decision = engine.decide(question)
+    assert decision.question == question  # the log keeps what was sent
+    assert decision.kind is DecisionKind.ANSWER
+    assert len(decision.normalized) < MAX_QUESTION_CHARS
+
+
+def test_decision_reports_latency_and_version(engine: Engine, knowledge: Knowledge) -> None:
+    decision = engine.decide("cakupan uhc")
+    assert decision.latency_ms >= 0
+    assert decision.version == knowledge.fingerprint
+
+
+def test_reload_swaps_atomically(tmp_path: Path) -> None:
+    """Questions asked while the knowledge is swapped back and forth are answered by
+    one version or the other, never a mix, never an error."""
+    old = load_knowledge(write_knowledge(tmp_path / "old" / "knowledge"))
+    renamed = MINI_ENTRIES.replace("title: Embung Aji Raden", "title: Embung Aji Raden (baru)")
+    new = load_knowledge(write_knowledge(tmp_path / "new" / "knowledge", entries__yaml=renamed))
+    assert old.fingerprint != new.fingerprint
+    versions = {old.fingerprint: old, new.fingerprint: new}
+    engine = Engine(old)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def swapper() -> None:
+        try:
+            while not stop.is_set():
+                engine.swap(new)
+                engine.swap(old)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=swapper)
+    thread.start()
+    try:
+        seen: set[str] = set()
+        deadline = time.monotonic() + 20
+        asked = 0
+        while (len(seen) < 2 or asked < 300) and time.monotonic() < deadline:
+            asked += 1
+            decision = engine.decide("embung aji raden udah jadi belum")
+            assert decision.kind is DecisionKind.ANSWER
+            knowledge = versions[decision.version]
+            assert decision.entry is knowledge.entry("embung")  # the object of that version
+            seen.add(decision.version)
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors
+    assert seen == set(versions), "both versions should have answered during the swaps"
+
+
+# --- figures and rendering -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("98.76", "98,76"),
+        ("7140", "7.140"),
+        ("200000", "200.000"),
+        ("77.43", "77,43"),
+        ("26", "26"),
+    ],
+)
+def test_indonesian_number_format(value: str, shown: str) -> None:
+    assert format_number(Decimal(value)) == shown
+
+
+def test_parse_numbers_reads_indonesian_notation() -> None:
+    values = [v for _, v in parse_numbers("98,76 persen, 7.140 pekerja, 200 ribu m3, 2025")]
+    # "m3" is a unit, not a number.
+    assert values == [Decimal("98.76"), Decimal("7140"), Decimal("200000"), Decimal("2025")]
+
+
+def test_every_number_in_every_answer_is_one_of_its_figures(knowledge: Knowledge) -> None:
+    for entry in knowledge.entries:
+        allowed = allowed_numbers(entry)
+        for shown, value in parse_numbers(entry.answer):
+            assert value.normalize() in allowed, f"{entry.id}: {shown} is not a figure"
+
+
+def test_every_answer_names_source_and_date(knowledge: Knowledge, renderer: Renderer) -> None:
+    for entry in knowledge.entries:
+        for fmt in Format:
+            text = renderer.answer(entry, knowledge, fmt)
+            assert "Sumber: Berandapost.com" in text
+            assert "Data per 22 Desember 2025" in text
+            assert "@TanyaBalikpapanBot" in text  # forwarded answers invite neighbours
+            assert entry.title.split()[0] in text
+
+
+def test_answer_html_and_text(knowledge: Knowledge, renderer: Renderer) -> None:
+    entry = knowledge.entry("uhc-jaminan-kesehatan")
+    assert entry is not None
+    html_text = renderer.answer(entry, knowledge, Format.HTML)
+    plain = renderer.answer(entry, knowledge, Format.TEXT)
+    assert html_text.startswith("<b>Cakupan jaminan kesehatan (UHC)</b>\n")
+    assert "📊 Cakupan UHC: 98,76 persen (2025)" in plain
+    assert "<" not in plain
+
+
+def test_html_is_escaped(tmp_path: Path, locale) -> None:
+    hostile = MINI_ENTRIES.replace("title: Cakupan UHC", 'title: "Cakupan <UHC> & <b>"')
+    knowledge = load_knowledge(write_knowledge(tmp_path / "knowledge", entries__yaml=hostile))
+    entry = knowledge.entry("uhc")
+    assert entry is not None
+    text = Renderer(locale).answer(entry, knowledge, Format.HTML)
+    assert "<b>Cakupan &lt;UHC&gt; &amp; &lt;b&gt;</b>" in text
+
+
+def test_fallback_text_depends_on_whether_the_question_was_logged(
+    engine: Engine, knowledge: Knowledge, renderer: Renderer
+) -> None:
+    decision = engine.decide("siapa presiden amerika")
+    assert "teruskan ke petugas" in renderer.decision(decision, knowledge, logged=True)
+    assert "teruskan" not in renderer.decision(decision, knowledge, logged=False)
