@@ -378,15 +378,16 @@ def _assemble(parsed: list[_Parsed], problems: list[Problem]) -> Knowledge:
     claimed: dict[str, str] = {}
     for entry, p, i in entries.values():
         base = ("entries", i)
-        for field_name, table in (("topics", topics), ("sources", sources), ("related", entries)):
+        references = (
+            ("topics", topics, "unknown_topics"),
+            ("sources", sources, "unknown_sources"),
+            ("related", entries, "unknown_related"),
+        )
+        for field_name, table, code in references:
             for j, ref in enumerate(getattr(entry, field_name)):
                 if ref not in table or (field_name == "related" and ref == entry.id):
                     problems.append(
-                        Problem(
-                            *where(p, *base, field_name, j),
-                            f"unknown_{field_name}",
-                            {"id": entry.id, "ref": ref},
-                        )
+                        Problem(*where(p, *base, field_name, j), code, {"id": entry.id, "ref": ref})
                     )
         for j, question in enumerate(entry.questions):
             key = normalizer.normalize(question).text

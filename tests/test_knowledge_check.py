@@ -149,7 +149,9 @@ def test_broken_file_never_half_loads(tmp_path: Path) -> None:
 def test_check_command_exit_code_and_output(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    folder = write_knowledge(tmp_path / "knowledge", entries__yaml=MINI_ENTRIES.replace("[embung]", "[x]"))
+    folder = write_knowledge(
+        tmp_path / "knowledge", entries__yaml=MINI_ENTRIES.replace("[embung]", "[x]")
+    )
     assert main(["check", "--knowledge", str(folder)]) == 1
     out = capsys.readouterr().out
     assert "knowledge/entries.yaml:" in out
