@@ -85,10 +85,12 @@ class BotProcess:
     def stderr(self) -> str:
         return self.stderr_path.read_text(encoding="utf-8", errors="replace")
 
-    def stop(self) -> int:
-        """SIGTERM, as a process manager would; the exit code."""
+    def stop(self) -> tuple[int, float]:
+        """SIGTERM, as a process manager would; the exit code and how long it took."""
+        started = time.monotonic()
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=STOP_TIMEOUT)
+        code = self.proc.wait(timeout=STOP_TIMEOUT)
+        return code, time.monotonic() - started
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -374,7 +376,8 @@ def test_polling_bot_answers_residents_and_shuts_down_cleanly(
         # Nothing leaked an error to anyone.
         assert not any("gangguan" in t for t in stub.texts())
 
-        assert bot.stop() == 0
+        code, took = bot.stop()
+        assert code == 0 and took < 5.0, (code, took)
     finally:
         bot.kill()
         stderr = bot.stderr
@@ -479,7 +482,8 @@ def test_webhook_mode_checks_the_secret(
         assert [c for c in stub.calls()[mark:] if c.method == "sendMessage"] == []
         assert stub.calls("getUpdates") == []  # webhook mode never polls
 
-        assert bot.stop() == 0
+        code, took = bot.stop()
+        assert code == 0 and took < 5.0, (code, took)
     finally:
         bot.kill()
     stderr = bot.stderr
