@@ -1312,3 +1312,17 @@ async def test_digest_needs_a_staff_chat(make_bot: Factory) -> None:
     question = pick(bot.engine, OUT_OF_SCOPE, DecisionKind.FALLBACK)[0]
     await _ask_out_of_scope(bot, {question: [201]})
     assert await run_job(bot, "digest") == []
+
+
+async def test_commands_menu_failure_does_not_stop_start_up(
+    make_bot: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    req = RecordingRequest()
+    req.fail_next("setMyCommands", status=502)  # a network blip on the default menu
+    bot = await make_bot(request=req)
+    calls = bot.req.calls("setMyCommands")
+    assert [c.ok for c in calls] == [False, True, True]
+    assert any("command menu" in r.getMessage() for r in caplog.records)
+    assert only_message(await bot.send(make_text_update(UHC_QUESTION)))["text"].startswith(
+        "<b>Cakupan"
+    )

@@ -8,6 +8,7 @@ from datetime import time as daytime
 
 from telegram import (
     BotCommand,
+    BotCommandScope,
     BotCommandScopeChat,
     BotCommandScopeDefault,
     LinkPreviewOptions,
@@ -146,22 +147,27 @@ async def _post_shutdown(app: Application) -> None:
 
 
 async def _set_commands(app: Application, svc: Services) -> None:
-    """Residents see their commands everywhere; staff commands only in staff chats."""
+    """Residents see their commands everywhere; staff commands only in staff chats.
+    The menu is a convenience: failing to set it never stops the bot from starting."""
 
     def commands(names: tuple[str, ...]) -> list[BotCommand]:
         return [BotCommand(n, svc.t(f"commands.{n}")) for n in names]
 
-    await app.bot.set_my_commands(commands(RESIDENT_COMMANDS), scope=BotCommandScopeDefault())
     staff_chats = {*svc.settings.staff_ids}
     if svc.settings.staff_chat_id is not None:
         staff_chats.add(svc.settings.staff_chat_id)
-    for chat_id in sorted(staff_chats):
+    menus: list[tuple[BotCommandScope, tuple[str, ...]]] = [
+        (BotCommandScopeDefault(), RESIDENT_COMMANDS)
+    ]
+    menus += [
+        (BotCommandScopeChat(chat_id), RESIDENT_COMMANDS + STAFF_COMMANDS)
+        for chat_id in sorted(staff_chats)
+    ]
+    for scope, names in menus:
         try:
-            await app.bot.set_my_commands(
-                commands(RESIDENT_COMMANDS + STAFF_COMMANDS), scope=BotCommandScopeChat(chat_id)
-            )
-        except TelegramError as exc:  # staff who never opened the bot: not fatal
-            log.warning("could not set staff commands for chat %s: %s", chat_id, exc)
+            await app.bot.set_my_commands(commands(names), scope=scope)
+        except TelegramError as exc:  # e.g. staff who never opened the bot; a network blip
+            log.warning("could not set the command menu (%s): %s", scope.type, exc)
 
 
 def _schedule_jobs(app: Application, svc: Services) -> None:
