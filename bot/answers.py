@@ -73,11 +73,12 @@ class Renderer:
         lines.append(italic(esc(self.signature())))
         return "\n".join(lines)
 
-    def summary(self, entry: Entry) -> str:
-        """One line for inline-mode cards and menus: the key figure, else the title."""
+    def summary(self, entry: Entry, limit: int = 120) -> str:
+        """One line for inline-mode cards: the key figure, else the answer's opening."""
         if entry.figures:
             return self.figure(entry.figures[0])
-        return entry.title
+        text = " ".join(entry.answer.split())
+        return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
     def problem(self, problem: Problem) -> str:
         """A knowledge problem as ``file:line: what to fix`` in the staff's language."""

@@ -211,7 +211,8 @@ async def test_start_welcomes_and_offers_every_topic(bot: Harness) -> None:
     assert message["chat_id"] == RESIDENT
     assert message["parse_mode"] == "HTML"
     assert "<b>Tanya Balikpapan</b>" in message["text"]
-    assert f"{len(bot.knowledge.entries)} topik" in message["text"]
+    counts = f"{len(bot.knowledge.entries)} jawaban dalam {len(bot.knowledge.topics)} topik"
+    assert counts in message["text"]
     topics = [t for t in bot.knowledge.topics.values() if bot.knowledge.in_topic(t.id)]
     labels = [b["text"] for b in buttons(message)]
     assert len(labels) == len(topics)

@@ -71,7 +71,12 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     knowledge = svc.engine.knowledge
     as_of = svc.renderer.date(knowledge.as_of) if knowledge.as_of else "-"
     await update.effective_message.reply_text(
-        svc.t("start.welcome", entries=len(knowledge.entries), date=as_of),
+        svc.t(
+            "start.welcome",
+            entries=len(knowledge.entries),
+            topics=len(knowledge.topics),
+            date=as_of,
+        ),
         reply_markup=keyboards.topics_keyboard(knowledge, svc.locale),
     )
 
