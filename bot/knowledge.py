@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -159,6 +159,7 @@ class Knowledge:
     slang: dict[str, str]
     fillers: frozenset[str]
     details: frozenset[str]  # words asking for a detail ("alamat"): answered only if covered
+    places: frozenset[str]  # other cities/regions/countries: answered only if the entry names them
     quantities: frozenset[str]  # words asking "how many" ("berapa"): need a matching figure
     smalltalk: dict[str, tuple[str, ...]]
     fingerprint: str  # changes whenever any file's bytes change
@@ -197,13 +198,27 @@ class _YamlProblem(Exception):
 
 class _NoAliasLoader(yaml.SafeLoader):
     """Safe loader that refuses anchors and aliases: they are never needed in
-    hand-written knowledge, and refusing them rules out "billion laughs" bombs."""
+    hand-written knowledge, and refusing them rules out "billion laughs" bombs.
+
+    Booleans follow YAML 1.2 (only true/false): in YAML 1.1 the words "on", "no",
+    "yes", "off" and "y" silently become booleans, which in a word list is a trap.
+    """
+
+    yaml_implicit_resolvers: ClassVar[dict] = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             raise _YamlProblem(event.start_mark.line + 1, "yaml_alias")
         return super().compose_node(parent, index)
+
+
+_NoAliasLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def _read_yaml(text: str) -> tuple[Any, dict[Path_, int]]:
@@ -349,6 +364,7 @@ def _assemble(parsed: list[_Parsed], problems: list[Problem]) -> Knowledge:
     slang: dict[str, str] = {}
     fillers: set[str] = set()
     details: set[str] = set()
+    places: set[str] = set()
     quantities: set[str] = set()
     smalltalk: dict[str, tuple[str, ...]] = {}
 
@@ -369,7 +385,8 @@ def _assemble(parsed: list[_Parsed], problems: list[Problem]) -> Knowledge:
             claim(topics, topic.id, topic, p, ("topics", i, "id"), "topic")
         slang.update(p.model.slang)
         fillers.update(f.lower() for f in p.model.fillers)
-        details.update(d.lower() for d in (*p.model.details, *p.model.places))
+        details.update(d.lower() for d in p.model.details)
+        places.update(d.lower() for d in p.model.places)
         quantities.update(q.lower() for q in p.model.quantities)
         for intent in p.model.smalltalk:
             smalltalk[intent.intent] = smalltalk.get(intent.intent, ()) + intent.patterns
@@ -414,6 +431,7 @@ def _assemble(parsed: list[_Parsed], problems: list[Problem]) -> Knowledge:
         slang=slang,
         fillers=frozenset(fillers),
         details=frozenset(details),
+        places=frozenset(places),
         quantities=frozenset(quantities),
         smalltalk=smalltalk,
         fingerprint=hashlib.sha256("".join(p.digest for p in parsed).encode()).hexdigest()[:16],

@@ -19,6 +19,7 @@ barely grows with the size of the knowledge.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -40,8 +41,15 @@ GENERAL_ZIPF = 5.5  # unknown words this frequent in Indonesian are general, not
 RARE_ZIPF_START = 3.0  # unknown words rarer than this weigh fully ...
 RARE_ZIPF_END = 6.5  # ... those this common weigh the floor share
 UNKNOWN_FLOOR = 0.1
+REAL_WORD_ZIPF = 3.5  # at least this frequent in Indonesian: a real word, not a typo
 FUNCTION_ZIPF = 6.0  # words at least this frequent are function words ("yang", "kota")
+SMALLTALK_MAX_WORDS = 8
 SMALLTALK_PADDING = 1.8  # most general-word weight a greeting may carry ("halo, mau tanya")
+MEASURE_WORDS = frozenset(
+    {"nilai", "angka", "skor", "poin", "persen", "persentase", "indeks", "capaian", "cakupan"}
+)
+YEAR_WEIGHT = 1.0
+_YEAR = re.compile(r"(?:19|20)\d\d")
 WHEN_WORDS = frozenset({"tanggal", "hari", "bulan", "tahun", "jam", "pukul"})
 COVERAGE_SHARE = 0.4  # final score = this * coverage + the rest * phrasing
 F1_SHARE = 0.8  # phrasing = this * weighted token F1 + the rest * token_sort_ratio
@@ -61,7 +69,8 @@ class Thresholds:
     choice: float = 42.0  # lowest score offered as "Maksud Anda?"
     choice_spread: float = 18.0  # options must be this close to the top one
     max_choices: int = 3
-    suggest: float = 30.0  # fallback suggestions ("mungkin ini yang dicari")
+    suggest: float = 30.0  # fallback suggestions ("mungkin ini yang dicari") ...
+    suggest_coverage: float = 0.5  # ... from entries explaining this much of the question
     coverage_floor: float = 0.5  # never answer if less of the question is explained
 
 
@@ -106,6 +115,7 @@ class _EntryIndex:
     weak: frozenset[str]
     figure_words: frozenset[str]  # words of its figures' labels and units
     has_number: bool  # it has figures, so it can answer "berapa"
+    has_value: bool  # one of them is an exact number
     aliases: list[_Alias] = field(default_factory=list)
 
 
@@ -121,7 +131,10 @@ class Index:
             for p in patterns
             for t in base.normalize(p).tokens
         }
-        self._details = frozenset(t for d in knowledge.details for t in base.normalize(d).tokens)
+        self._places = frozenset(t for d in knowledge.places for t in base.normalize(d).tokens)
+        self._details = self._places | {
+            t for d in knowledge.details for t in base.normalize(d).tokens
+        }
         self._quantities = frozenset(
             t for q in knowledge.quantities for t in base.normalize(q).tokens
         )
@@ -139,6 +152,7 @@ class Index:
             vocabulary=own_words,
             also_known=smalltalk_words | self._details | self._quantities,
             stem=stemmer(),
+            is_word=is_indonesian_word,
         )
         # Pass 2: the knowledge through the very normaliser questions go through, so
         # "cakupannya" in an alias and "cakupan" in a figure label meet.
@@ -164,10 +178,12 @@ class Index:
             for intent, patterns in knowledge.smalltalk.items()
             for p in patterns
         }
-        # One-word patterns ("makasih", "halo") name their intent wherever they appear.
-        self._smalltalk_words = {
-            text: intent for text, intent in self._smalltalk.items() if " " not in text
-        }
+        # Patterns name their intent wherever they appear in a short message, longest
+        # first so "terima kasih banyak" is not read as two things.
+        self._smalltalk_patterns = sorted(
+            ((tuple(text.split()), intent) for text, intent in self._smalltalk.items() if text),
+            key=lambda p: -len(p[0]),
+        )
 
         self._entries: list[_EntryIndex] = []
         self._by_id: dict[str, _EntryIndex] = {}
@@ -183,7 +199,8 @@ class Index:
                 if not is_function_word(t)
             )
             has_number = bool(entry.figures)
-            item = _EntryIndex(entry, strong_words, weak_words, figure_words, has_number)
+            has_value = any(f.value is not None for f in entry.figures)
+            item = _EntryIndex(entry, strong_words, weak_words, figure_words, has_number, has_value)
             for nz in strong:
                 tokens = frozenset(nz.tokens)
                 if tokens:
@@ -205,6 +222,10 @@ class Index:
             weight = self._unknown_weight * unknown_share(token)
         return weight
 
+    @property
+    def places(self) -> frozenset[str]:
+        return self._places
+
     def unexplained_details(self, normalized: Normalized, entry_id: str) -> list[str]:
         """What the question asks that the entry cannot answer: detail words (or
         numbers) it never mentions ("alamat puskesmas ..."), or "berapa ..." when it
@@ -218,7 +239,11 @@ class Index:
             asked = []
         if asked and not missing:
             content = {t for t in tokens if t not in self._quantities and not is_function_word(t)}
-            if not item.has_number or (item.figure_words and not content & item.figure_words):
+            # "nilainya brp" asks for the entry's own figure, whatever its label says.
+            measured = item.has_value and bool(MEASURE_WORDS.intersection(tokens))
+            if not item.has_number or (
+                item.figure_words and not content & item.figure_words and not measured
+            ):
                 missing = asked
         return missing
 
@@ -237,36 +262,61 @@ class Index:
         return " ".join(words) or normalized.text
 
     def smalltalk_intent(self, normalized: Normalized) -> str | None:
-        """A greeting, thanks, ... : a known pattern, or smalltalk words padded only with
-        general words ("makasih banyak ya") — never anything the knowledge is about."""
+        """A greeting, thanks, ... : a known pattern, or smalltalk patterns padded only
+        with general words ("makasih banyak ya", "cara pakai bot ini gimana") — never
+        anything the knowledge is about."""
+        tokens = normalized.tokens
         intent = self._smalltalk.get(normalized.text)
-        if intent:
+        if intent or not tokens or len(tokens) > SMALLTALK_MAX_WORDS:
             return intent
-        found = [self._smalltalk_words[t] for t in normalized.tokens if t in self._smalltalk_words]
+        covered = [False] * len(tokens)
+        found: list[tuple[int, str]] = []  # (position, intent)
+        for pattern, intent in self._smalltalk_patterns:
+            size = len(pattern)
+            for start in range(len(tokens) - size + 1):
+                if tokens[start : start + size] == pattern and not any(
+                    covered[start : start + size]
+                ):
+                    covered[start : start + size] = [True] * size
+                    found.append((start, intent))
         if not found:
             return None
-        rest = [t for t in normalized.tokens if t not in self._smalltalk_words]
+        rest = [t for t, hit in zip(tokens, covered, strict=True) if not hit]
         padding = sum(self.weight(t) for t in rest)
         if len(rest) <= 3 and all(map(is_general_word, rest)) and padding <= SMALLTALK_PADDING:
-            return found[-1]
+            return max(found)[1]  # the last thing said: "oke makasih" is thanks
         return None
 
+    def query_weights(self, normalized: Normalized) -> dict[str, float]:
+        """Each question word's weight, once per question. Two kinds of words are worth
+        less here than in the knowledge: a year ("2026" says when, not what), and a word
+        reached only by repair, which is no stronger evidence than what was typed
+        ("makan" repaired to "makanan" weighs like "makan")."""
+        weights = {t: self.weight(t) for t in normalized.tokens}
+        for token, typed in normalized.repairs:
+            if token in weights:
+                weights[token] = min(weights[token], self.weight(typed))
+        for token in weights:
+            if _YEAR.fullmatch(token) and token in self._weight:
+                weights[token] = min(weights[token], YEAR_WEIGHT)
+        return weights
+
     def score(self, normalized: Normalized) -> list[Match]:
-        query = frozenset(normalized.tokens)
-        total = self._sum(query)
+        weights = self.query_weights(normalized)
+        total = sum(weights.values())
         if total <= 0:
             return []
         results = [
-            self._score_entry(self._entries[i], query, total, normalized.text)
-            for i in self._candidates(query)
+            self._score_entry(self._entries[i], weights, total, normalized.text)
+            for i in self._candidates(weights)
         ]
         results.sort(key=lambda m: (-m.score, m.entry.id))
         return results
 
-    def _candidates(self, query: frozenset[str]) -> list[int]:
+    def _candidates(self, weights: dict[str, float]) -> list[int]:
         """Entries sharing a word with the question, rarest words first."""
         known = sorted(
-            (t for t in query if t in self._postings), key=lambda t: len(self._postings[t])
+            (t for t in weights if t in self._postings), key=lambda t: len(self._postings[t])
         )
         hits: Counter[int] = Counter()
         for token in known:
@@ -274,23 +324,24 @@ class Index:
             if len(postings) > self._common_df and hits:
                 break  # common words only add weight to entries found already
             for i in postings:
-                hits[i] += self.weight(token)
+                hits[i] += weights[token]
         return [i for i, _ in hits.most_common(MAX_CANDIDATES)]
 
     def _score_entry(
-        self, item: _EntryIndex, query: frozenset[str], total: float, text: str
+        self, item: _EntryIndex, weights: dict[str, float], total: float, text: str
     ) -> Match:
         explained = 0.0
-        for token in query:
+        for token, weight in weights.items():
             if token in item.strong:
-                explained += self.weight(token)
+                explained += weight
             elif token in item.weak:
-                explained += self.weak_credit * self.weight(token)
+                explained += self.weak_credit * weight
         coverage = explained / total
 
+        query = weights.keys()
         best_f1, best_alias = 0.0, ""
         for alias in item.aliases:
-            shared = self._sum(query & alias.tokens)
+            shared = sum(weights[t] for t in alias.tokens & query)
             if shared <= 0:
                 continue
             precision, recall = shared / alias.weight, shared / total
@@ -351,10 +402,20 @@ class Engine:
         if not matches:
             return Decision(DecisionKind.FALLBACK, question, normalized.text)
         top = matches[0]
-        if top.score >= th.choice and index.unexplained_details(normalized, top.entry.id):
+        missing = index.unexplained_details(normalized, top.entry.id)
+        if missing:
+            if index.places.intersection(missing):
+                # Another city's figures are not ours: no Balikpapan entry to point to.
+                return Decision(DecisionKind.FALLBACK, question, normalized.text)
             # It asks for something the best entry does not hold (an address, a 2024
-            # figure, another city): say so, log it for staff, point to what we know.
-            return Decision(DecisionKind.FALLBACK, question, normalized.text, (top,))
+            # figure, another city): say so, log it for staff, and point to that entry
+            # if it covers the rest of the question ("jam buka mpp" -> MPP).
+            rest = Normalized(tuple(t for t in normalized.tokens if t not in missing))
+            about = [m for m in index.score(rest)[:1] if m.entry.id == top.entry.id]
+            pointer = tuple(
+                m for m in about if m.score >= th.choice and m.coverage >= th.suggest_coverage
+            )
+            return Decision(DecisionKind.FALLBACK, question, normalized.text, pointer)
         runner_up = matches[1].score if len(matches) > 1 else 0.0
         confident = top.score >= th.answer and top.score - runner_up >= th.margin
         if confident and top.coverage >= th.coverage_floor:
@@ -363,7 +424,13 @@ class Engine:
             floor = max(th.choice, top.score - th.choice_spread)
             options = tuple(m for m in matches[: th.max_choices] if m.score >= floor)
             return Decision(DecisionKind.CHOICES, question, normalized.text, options)
-        suggestions = tuple(m for m in matches[: th.max_choices] if m.score >= th.suggest)
+        # Suggestions after "belum tahu" only from entries explaining much of the
+        # question: "siapa presiden amerika" should not be pointed to the mayor.
+        suggestions = tuple(
+            m
+            for m in matches[: th.max_choices]
+            if m.score >= th.suggest and m.coverage >= th.suggest_coverage
+        )
         return Decision(DecisionKind.FALLBACK, question, normalized.text, suggestions)
 
 
@@ -399,6 +466,14 @@ def unknown_share(token: str) -> float:
     zipf = zipf_frequency(token, "id")
     share = (RARE_ZIPF_END - zipf) / (RARE_ZIPF_END - RARE_ZIPF_START)
     return min(1.0, max(UNKNOWN_FLOOR, share))
+
+
+@lru_cache(maxsize=100_000)
+def is_indonesian_word(token: str) -> bool:
+    """Typos are strings nobody writes; a word Indonesian text uses is not one."""
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(token, "id") >= REAL_WORD_ZIPF
 
 
 @lru_cache(maxsize=100_000)

@@ -60,6 +60,7 @@ def fold(text: str) -> str:
 @dataclass(frozen=True)
 class Normalized:
     tokens: tuple[str, ...]
+    repairs: tuple[tuple[str, str], ...] = ()  # (known word, what was typed) by stem/speller
 
     @property
     def text(self) -> str:
@@ -149,6 +150,7 @@ class Normalizer:
         vocabulary: Mapping[str, int] | None = None,
         stem: Callable[[str], str] | None = None,
         also_known: Iterable[str] = (),
+        is_word: Callable[[str], bool] | None = None,
     ) -> None:
         """``vocabulary`` (word -> frequency) is what unknown words may be repaired
         into; ``also_known`` words are left alone but never become repair targets
@@ -162,6 +164,7 @@ class Normalizer:
         self._parts = frozenset(w for words in self._compounds for w in words)
         self._fillers = frozenset(fillers)
         self._also_known = frozenset(also_known)
+        self._is_word = is_word  # a real word is never "corrected" as a typo
         self._vocabulary = vocabulary or {}
         self._speller = Speller(vocabulary) if vocabulary else None
         self._stem = stem
@@ -175,8 +178,9 @@ class Normalizer:
 
     def _normalize(self, text: str) -> Normalized:
         tokens: list[str] = []
+        repairs: list[tuple[str, str]] = []
         for raw in fold(text).split()[: MAX_TOKENS * 2]:
-            tokens.extend(self._expand(raw[:MAX_TOKEN_CHARS]))
+            tokens.extend(self._expand(raw[:MAX_TOKEN_CHARS], repairs))
         # Single letters are leftovers of markup or typing ("<b>" -> "b"), unless the
         # slang or smalltalk knows them ("p" is a greeting).
         tokens = [
@@ -185,7 +189,8 @@ class Normalizer:
             if t not in self._fillers
             and (len(t) > 1 or t.isdigit() or not self._vocabulary or self._known(t))
         ]
-        return Normalized(tuple(tokens[:MAX_TOKENS]))
+        kept = tuple(tokens[:MAX_TOKENS])
+        return Normalized(kept, tuple(r for r in repairs if r[0] in kept))
 
     def _merge_compounds(self, tokens: list[str]) -> list[str]:
         if not self._compounds:
@@ -203,7 +208,7 @@ class Normalizer:
                 i += 1
         return merged
 
-    def _expand(self, token: str) -> tuple[str, ...]:
+    def _expand(self, token: str, repairs: list[tuple[str, str]]) -> tuple[str, ...]:
         match = _REDUPLICATED.match(token)
         if match:  # "anak2" is "anak-anak": one word is enough for matching
             token = match.group(1)
@@ -215,22 +220,27 @@ class Normalizer:
                 if base in self._vocabulary:
                     return self._slang.get(base, (base,))
         if self._speller and not self._known(token) and not is_number(token):
-            repaired = self._repair(token)
+            repaired, guessed = self._repair(token)
             if repaired:
+                if guessed:
+                    repairs.append((repaired, token))
                 return self._slang.get(repaired, (repaired,))
         return (token,)
 
-    def _repair(self, token: str) -> str | None:
-        """An unknown word mapped onto a known one, most conservative step first."""
+    def _repair(self, token: str) -> tuple[str | None, bool]:
+        """An unknown word mapped onto a known one, most conservative step first; the
+        flag says whether it was a guess (by stem or spelling) rather than a form."""
         for form in _informal_forms(token):  # "programnya" -> "program", "ngurus" -> "urus"
             if self._known(form):
-                return form
+                return form, False
         if self._stem and token.isalpha():  # "pelayanannya" -> stem "layan" -> "layanan"
             for form in (token, *_informal_forms(token)):
                 known = self._stems.get(self._stem(form))
                 if known:
-                    return known
-        return self._speller.correct(token) if self._speller else None
+                    return known, True
+        if not self._speller or (self._is_word and self._is_word(token)):
+            return None, False
+        return self._speller.correct(token), True
 
     def _squeeze(self, token: str) -> str:
         """Undo stretched letters: "gratisss" -> "gratis", keeping real doubles ("saat")."""

@@ -256,3 +256,43 @@ def test_fallback_text_depends_on_whether_the_question_was_logged(
     decision = engine.decide("siapa presiden amerika")
     assert "teruskan ke petugas" in renderer.decision(decision, knowledge, logged=True)
     assert "teruskan" not in renderer.decision(decision, knowledge, logged=False)
+
+
+@pytest.mark.parametrize(
+    ("question", "entry_id"),
+    [
+        ("who is the mayor of balikpapan", "wali-kota"),
+        ("clean water program balikpapan", "air-bersih-spam"),
+        ("flood control 2025", "pengendalian-banjir"),
+        ("free uniform for students?", "seragam-beasiswa"),
+    ],
+)
+def test_code_mixed_english_is_understood(engine: Engine, question: str, entry_id: str) -> None:
+    decision = engine.decide(question)
+    assert decision.kind is DecisionKind.ANSWER
+    assert decision.entry is not None and decision.entry.id == entry_id
+
+
+def test_population_in_english_is_still_unknown(engine: Engine) -> None:
+    assert engine.decide("population of balikpapan").kind is DecisionKind.FALLBACK
+
+
+def test_how_many_needs_a_figure_about_what_is_asked(engine: Engine) -> None:
+    # The stunting entry has a figure, but not about posyandu counts.
+    assert engine.decide("berapa jumlah posyandu di balikpapan").kind is DecisionKind.FALLBACK
+    # "nilainya" asks for the entry's own figure, whatever its label says.
+    decision = engine.decide("balikpapan kota inovatif ya? nilainya brp")
+    assert decision.kind is DecisionKind.ANSWER
+    assert decision.entry is not None and decision.entry.id == "indeks-inovasi-daerah"
+
+
+def test_other_places_fall_back_without_pointing_to_balikpapan_entries(engine: Engine) -> None:
+    for question in ("walikota surabaya siapa", "berapakah luas Jerman?"):
+        decision = engine.decide(question)
+        assert decision.kind is DecisionKind.FALLBACK and decision.matches == (), question
+
+
+def test_real_words_are_not_corrected_as_typos(engine: Engine) -> None:
+    # "bertanya" is one letter from a known word, but it is a word, not a typo.
+    assert "bertanya" in engine.normalize("saya ingin bertanya").tokens
+    assert engine.decide("Selamat sore, saya ingin bertanya.").kind is DecisionKind.SMALLTALK

@@ -163,3 +163,10 @@ def test_every_problem_is_reported_not_just_the_first(tmp_path: Path, renderer: 
     broken = MINI_ENTRIES.replace("[embung]", "[x]").replace("98,76 persen", "12 persen")
     folder = write_knowledge(tmp_path / "knowledge", entries__yaml=broken)
     assert len(problems_of(folder, renderer)) == 2
+
+
+def test_yes_no_on_off_stay_words(tmp_path: Path) -> None:
+    """YAML 1.1 would turn these into booleans; in a word list they are words."""
+    slang = "slang:\n  brp: berapa\nfillers: [on, no, yes, off, y, ya]\n"
+    knowledge = load_knowledge(write_knowledge(tmp_path / "knowledge", slang__yaml=slang))
+    assert {"on", "no", "yes", "off", "y", "ya"} <= knowledge.fillers

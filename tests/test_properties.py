@@ -141,6 +141,7 @@ def test_any_knowledge_text_renders_as_valid_escaped_html(
         slang={},
         fillers=frozenset(),
         details=frozenset(),
+        places=frozenset(),
         quantities=frozenset(),
         smalltalk={},
         fingerprint="f",
