@@ -41,6 +41,7 @@ GENERAL_ZIPF = 5.5  # unknown words this frequent in Indonesian are general, not
 RARE_ZIPF_START = 3.0  # unknown words rarer than this weigh fully ...
 RARE_ZIPF_END = 6.5  # ... those this common weigh the floor share
 UNKNOWN_FLOOR = 0.1
+UNSEEN_SHARE = 0.5  # words wordfreq never saw: colloquialisms and typos more than names
 REAL_WORD_ZIPF = 3.5  # at least this frequent in Indonesian: a real word, not a typo
 FUNCTION_ZIPF = 6.0  # words at least this frequent are function words ("yang", "kota")
 SMALLTALK_MAX_WORDS = 8
@@ -293,6 +294,9 @@ class Index:
         reached only by repair, which is no stronger evidence than what was typed
         ("makan" repaired to "makanan" weighs like "makan")."""
         weights = {t: self.weight(t) for t in normalized.tokens}
+        for token in normalized.named:
+            if token not in self._weight and token not in self._ignored:
+                weights[token] = self._unknown_weight  # a name we don't know: full weight
         for token, typed in normalized.repairs:
             if token in weights:
                 weights[token] = min(weights[token], self.weight(typed))
@@ -464,6 +468,8 @@ def unknown_share(token: str) -> float:
     from wordfreq import zipf_frequency
 
     zipf = zipf_frequency(token, "id")
+    if zipf == 0:
+        return UNSEEN_SHARE
     share = (RARE_ZIPF_END - zipf) / (RARE_ZIPF_END - RARE_ZIPF_START)
     return min(1.0, max(UNKNOWN_FLOOR, share))
 

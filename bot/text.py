@@ -33,6 +33,7 @@ _NUMBER_WITH_SCALE = re.compile(
 _NUMBER_TOKEN = re.compile(r"\d+(?:[.,]\d+)*")
 _SCALES = {"ribu": 10**3, "juta": 10**6, "miliar": 10**9, "milyar": 10**9, "triliun": 10**12}
 _REDUPLICATED = re.compile(r"^([a-z]{2,})2$")
+_TITLECASE = re.compile(r"(?<!\w)[A-Z][a-z]+(?:-[A-Za-z]+)*(?!\w)")
 _RUN3 = re.compile(r"([a-z])\1{2,}")
 _RUN2 = re.compile(r"([a-z])\1+")
 
@@ -61,6 +62,7 @@ def fold(text: str) -> str:
 class Normalized:
     tokens: tuple[str, ...]
     repairs: tuple[tuple[str, str], ...] = ()  # (known word, what was typed) by stem/speller
+    named: frozenset[str] = frozenset()  # Titlecase mid-sentence: a name or term
 
     @property
     def text(self) -> str:
@@ -190,7 +192,8 @@ class Normalizer:
             and (len(t) > 1 or t.isdigit() or not self._vocabulary or self._known(t))
         ]
         kept = tuple(tokens[:MAX_TOKENS])
-        return Normalized(kept, tuple(r for r in repairs if r[0] in kept))
+        named = frozenset(named_words(text)) & set(kept)
+        return Normalized(kept, tuple(r for r in repairs if r[0] in kept), named)
 
     def _merge_compounds(self, tokens: list[str]) -> list[str]:
         if not self._compounds:
@@ -262,6 +265,18 @@ class Normalizer:
             or token in self._parts
             or token in self._also_known
         )
+
+
+def named_words(text: str) -> list[str]:
+    """Folded words written in Titlecase inside a sentence ("asal kata Monastisisme"):
+    formal questions capitalise the name they ask about. Sentence starts and
+    ALL-CAPS shouting are not names."""
+    names = []
+    for match in _TITLECASE.finditer(text[:2000]):
+        before = text[: match.start()].rstrip()
+        if before and before[-1] not in ".!?:\n":
+            names.extend(fold(match.group(0)).split())
+    return names
 
 
 def _canonical_forms(token: str) -> list[str]:

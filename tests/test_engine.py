@@ -296,3 +296,10 @@ def test_real_words_are_not_corrected_as_typos(engine: Engine) -> None:
     # "bertanya" is one letter from a known word, but it is a word, not a typo.
     assert "bertanya" in engine.normalize("saya ingin bertanya").tokens
     assert engine.decide("Selamat sore, saya ingin bertanya.").kind is DecisionKind.SMALLTALK
+
+
+def test_unseen_colloquial_words_weigh_less_than_named_things(engine: Engine) -> None:
+    # "numpuk" (colloquial "menumpuk") is unknown to any word list: not a topic.
+    assert engine.decide("sampah numpuk, pemkot ada program persampahan?").entry is not None
+    # A capitalised unknown name in a formal question is the topic: not answered.
+    assert engine.decide("Dari mana asal kata Monastisisme?").kind is not DecisionKind.ANSWER
