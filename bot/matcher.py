@@ -118,6 +118,7 @@ class _EntryIndex:
     has_number: bool  # it has figures, so it can answer "berapa"
     has_value: bool  # one of them is an exact number
     aliases: list[_Alias] = field(default_factory=list)
+    alias_words: dict[str, list[int]] = field(default_factory=dict)  # word -> its aliases
 
 
 class Index:
@@ -181,10 +182,11 @@ class Index:
         }
         # Patterns name their intent wherever they appear in a short message, longest
         # first so "terima kasih banyak" is not read as two things.
-        self._smalltalk_patterns = sorted(
-            ((tuple(text.split()), intent) for text, intent in self._smalltalk.items() if text),
-            key=lambda p: -len(p[0]),
-        )
+        self._smalltalk_patterns: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        for text, intent in sorted(self._smalltalk.items(), key=lambda p: -len(p[0].split())):
+            if text:
+                words = tuple(text.split())
+                self._smalltalk_patterns.setdefault(words[0], []).append((words, intent))
 
         self._entries: list[_EntryIndex] = []
         self._by_id: dict[str, _EntryIndex] = {}
@@ -205,6 +207,8 @@ class Index:
             for nz in strong:
                 tokens = frozenset(nz.tokens)
                 if tokens:
+                    for token in tokens:
+                        item.alias_words.setdefault(token, []).append(len(item.aliases))
                     item.aliases.append(_Alias(tokens, nz.text, self._sum(tokens)))
             self._entries.append(item)
             self._by_id[entry.id] = item
@@ -272,13 +276,11 @@ class Index:
             return intent
         covered = [False] * len(tokens)
         found: list[tuple[int, str]] = []  # (position, intent)
-        for pattern, intent in self._smalltalk_patterns:
-            size = len(pattern)
-            for start in range(len(tokens) - size + 1):
-                if tokens[start : start + size] == pattern and not any(
-                    covered[start : start + size]
-                ):
-                    covered[start : start + size] = [True] * size
+        for start, token in enumerate(tokens):
+            for pattern, intent in self._smalltalk_patterns.get(token, ()):
+                end = start + len(pattern)
+                if tokens[start:end] == pattern and not any(covered[start:end]):
+                    covered[start:end] = [True] * len(pattern)
                     found.append((start, intent))
         if not found:
             return None
@@ -342,12 +344,16 @@ class Index:
                 explained += self.weak_credit * weight
         coverage = explained / total
 
-        query = weights.keys()
+        # Shared weight per alias, visiting only aliases that contain a question word.
+        shared_by_alias: dict[int, float] = {}
+        for token, weight in weights.items():
+            for a in item.alias_words.get(token, ()):
+                shared_by_alias[a] = shared_by_alias.get(a, 0.0) + weight
         best_f1, best_alias = 0.0, ""
-        for alias in item.aliases:
-            shared = sum(weights[t] for t in alias.tokens & query)
+        for a, shared in sorted(shared_by_alias.items()):  # alias order breaks ties
             if shared <= 0:
                 continue
+            alias = item.aliases[a]
             precision, recall = shared / alias.weight, shared / total
             f1 = 2 * precision * recall / (precision + recall)
             if f1 > best_f1:
