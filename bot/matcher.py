@@ -49,6 +49,7 @@ SMALLTALK_PADDING = 1.8  # most general-word weight a greeting may carry ("halo,
 MEASURE_WORDS = frozenset(
     {"nilai", "angka", "skor", "poin", "persen", "persentase", "indeks", "capaian", "cakupan"}
 )
+REPAIR_CREDIT = 0.7  # a word reached by stem or spelling guess is uncertain evidence
 YEAR_WEIGHT = 1.0
 _YEAR = re.compile(r"(?:19|20)\d\d")
 WHEN_WORDS = frozenset({"tanggal", "hari", "bulan", "tahun", "jam", "pukul"})
@@ -301,7 +302,7 @@ class Index:
                 weights[token] = self._unknown_weight  # a name we don't know: full weight
         for token, typed in normalized.repairs:
             if token in weights:
-                weights[token] = min(weights[token], self.weight(typed))
+                weights[token] = REPAIR_CREDIT * min(weights[token], self.weight(typed))
         for token in weights:
             if _YEAR.fullmatch(token) and token in self._weight:
                 weights[token] = min(weights[token], YEAR_WEIGHT)
