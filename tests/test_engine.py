@@ -292,9 +292,20 @@ def test_other_places_fall_back_without_pointing_to_balikpapan_entries(engine: E
         assert decision.kind is DecisionKind.FALLBACK and decision.matches == (), question
 
 
-def test_real_words_are_not_corrected_as_typos(engine: Engine) -> None:
-    # "bertanya" is one letter from a known word, but it is a word, not a typo.
-    assert "bertanya" in engine.normalize("saya ingin bertanya").tokens
+def test_real_words_are_not_corrected_as_typos() -> None:
+    from bot.matcher import is_indonesian_word
+    from bot.text import Normalizer
+
+    normalizer = Normalizer(
+        {}, vocabulary={"beritanya": 3, "stunting": 5}, is_word=is_indonesian_word
+    )
+    # "bertanya" is one letter from a known word, but it is a word, not a typo...
+    assert normalizer.normalize("bertanya").tokens == ("bertanya",)
+    # ... while a string nobody writes is repaired.
+    assert normalizer.normalize("stuntng").tokens == ("stunting",)
+
+
+def test_greeting_with_a_request_to_ask_is_smalltalk(engine: Engine) -> None:
     assert engine.decide("Selamat sore, saya ingin bertanya.").kind is DecisionKind.SMALLTALK
 
 
