@@ -68,3 +68,18 @@ def test_real_out_of_scope_questions_dev_split(engine: Engine) -> None:
     report = evaluate(engine, cases)
     leaks = [o.case.q for o in report.outcomes if not o.correct]
     assert report.out_of_scope_abstention >= ABSTENTION_FLOOR, leaks
+
+
+HOLDOUT = DEFAULT_EVAL.parent / "holdout.yaml"
+
+
+def test_held_out_set_written_blind(engine: Engine) -> None:
+    """A second set written without seeing the knowledge or the first set. Half of it
+    was later studied for general improvements, so these floors guard regressions."""
+    report = evaluate(engine, load_cases(HOLDOUT))
+    assert len(report.outcomes) >= 400
+    assert report.in_scope_accuracy >= 0.95
+    assert report.in_scope_wrong_answers <= 0.01
+    assert report.out_of_scope_abstention >= 0.95
+    assert report.near_miss_abstention >= 0.85
+    assert report.smalltalk_accuracy >= 0.9
