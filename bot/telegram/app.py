@@ -21,6 +21,7 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     Defaults,
@@ -107,6 +108,11 @@ def _add_handlers(app: Application) -> None:
     # Buttons and inline mode.
     app.add_handler(CallbackQueryHandler(residents.on_callback))
     app.add_handler(InlineQueryHandler(inline.on_inline_query))
+
+    # The bot's own membership: a resident blocking it, a group removing it.
+    app.add_handler(
+        ChatMemberHandler(residents.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER)
+    )
 
     # Questions: any text in private chats; in groups only replies to the bot.
     app.add_handler(

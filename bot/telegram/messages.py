@@ -80,8 +80,15 @@ async def send_long(bot: Bot, chat_id: int, text: str, **kwargs: object) -> list
 
 
 async def edit_text(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    """Redraw the message a button sits on; a double tap ("not modified") is fine."""
+    """Redraw the message a button sits on; a double tap ("not modified") is fine.
+
+    A message Telegram no longer lets the bot touch (too old, deleted) cannot be edited:
+    the new content comes as a fresh message instead.
+    """
     if query.message is None:
+        return
+    if not query.message.is_accessible:  # Telegram sends such messages with date 0
+        await query.get_bot().send_message(query.message.chat.id, text, reply_markup=markup)
         return
     try:
         await query.edit_message_text(text, reply_markup=markup)
@@ -91,7 +98,7 @@ async def edit_text(query: CallbackQuery, text: str, markup: InlineKeyboardMarku
 
 
 async def edit_markup(query: CallbackQuery, markup: InlineKeyboardMarkup | None) -> None:
-    if query.message is None:
+    if query.message is None or not query.message.is_accessible:  # inline mode, or too old
         return
     try:
         await query.edit_message_reply_markup(reply_markup=markup)

@@ -6,11 +6,12 @@ import html
 import logging
 
 from telegram import Message, MessageOriginUser, Update
-from telegram.constants import ChatType
+from telegram.constants import ChatMemberStatus, ChatType
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.answers import Format
 from bot.matcher import Decision, DecisionKind
+from bot.storage import StorageError
 from bot.telegram import keyboards
 from bot.telegram.callbacks import (
     Feedback,
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 async def flood_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user = update.effective_user
-    if user is None or update.inline_query is not None:
+    if user is None or not _sent_to_bot(update):
         return
     svc = services(context)
     if svc.settings.is_staff(user.id) or not _addressed_to_bot(update, context.bot.id):
@@ -52,10 +53,19 @@ async def flood_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     raise ApplicationHandlerStop
 
 
+def _sent_to_bot(update: Update) -> bool:
+    """Only what a user sends (messages, edits, button presses) counts. Membership
+    changes, reactions, join requests, chosen inline results... never do: a flooding
+    user who then blocks the bot must still be recorded as having blocked it."""
+    return bool(update.message or update.edited_message or update.callback_query)
+
+
 def _addressed_to_bot(update: Update, bot_id: int) -> bool:
     """Group chatter the bot merely overhears must not count against anyone's limit."""
+    if update.callback_query:
+        return True
     message, chat = update.effective_message, update.effective_chat
-    if update.callback_query or message is None or chat is None or chat.type == ChatType.PRIVATE:
+    if message is None or chat is None or chat.type == ChatType.PRIVATE:
         return True
     if (message.text or "").startswith("/"):
         return True
@@ -183,6 +193,28 @@ async def on_non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         else ("non_text.other")
     )
     await message.reply_text(services(context).t(key))
+
+
+# --- the bot's own membership -----------------------------------------------------------
+
+
+async def on_my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A resident blocked the bot ("kicked" in their private chat), or a group removed
+    it: remember, so staff answers skip that chat. Unblocking needs nothing: the chat
+    counts as reachable again as soon as it asks something."""
+    change = update.my_chat_member
+    if change is None:
+        return
+    status = change.new_chat_member.status
+    removed = status == ChatMemberStatus.BANNED or (
+        status == ChatMemberStatus.LEFT and change.chat.type != ChatType.PRIVATE
+    )
+    if not removed:
+        return
+    try:
+        await services(context).storage.mark_chat_inactive(change.chat.id)
+    except StorageError as exc:  # locked or closed database: the next send will tell again
+        log.warning("could not mark chat %s inactive: %s", change.chat.id, exc)
 
 
 # --- buttons --------------------------------------------------------------------------------
