@@ -15,9 +15,8 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
+from telegram.error import Forbidden, RetryAfter, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -36,8 +35,9 @@ from bot.answers import Renderer
 from bot.config import Settings
 from bot.locale import Locale
 from bot.matcher import Engine
-from bot.storage import Storage
+from bot.storage import Storage, StorageUnavailable
 from bot.telegram import inline, residents, staff
+from bot.telegram.ratelimit import RetryingRateLimiter, is_transient
 from bot.telegram.services import FloodGuard, Services, services
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,8 @@ def build_application(
         .concurrent_updates(True)
     )
     if rate_limit:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+        # Waits out 429s and retries timeouts / network errors a few times.
+        builder = builder.rate_limiter(RetryingRateLimiter())
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     app = builder.build()
@@ -203,13 +204,19 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
                 log.warning("could not mark chat %s inactive: %s", chat.id, exc)
         return
     # BadRequest subclasses NetworkError, but it means our request was wrong: a bug.
-    if isinstance(error, TimedOut | NetworkError) and not isinstance(error, BadRequest):
+    # Both already went through RetryingRateLimiter's retries.
+    if is_transient(error) or isinstance(error, RetryAfter):
         log.warning("network problem while handling an update: %s", error)
         return
-    log.error("update failed", exc_info=error)
+    if isinstance(error, StorageUnavailable):  # a staff read or write; resident logs are buffered
+        log.warning("database unavailable while handling an update: %s", error)
+        key = "error.storage"
+    else:
+        log.error("update failed", exc_info=error)
+        key = "error.generic"
     if isinstance(update, Update) and update.effective_message and chat and chat.type == "private":
         with contextlib.suppress(TelegramError):
-            await update.effective_message.reply_text(services(context).t("error.generic"))
+            await update.effective_message.reply_text(services(context).t(key))
 
 
 def run(settings: Settings, engine: Engine, locale: Locale) -> None:

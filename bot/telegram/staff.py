@@ -20,7 +20,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 
 from bot.knowledge import check_knowledge
 from bot.reports import csv_bytes, stats_chart_png, stats_lines
-from bot.storage import Group
+from bot.storage import Group, StorageError
 from bot.telegram.callbacks import StaffIgnore, StaffPage, decode, encode
 from bot.telegram.messages import edit_text, send_long
 from bot.telegram.services import Services, services
@@ -166,19 +166,25 @@ async def reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         question=html.escape(group.example[:300]),
         answer=html.escape(answer),
     )
+    recipients = await svc.storage.group_recipients(group_id)
+    # Close the group before sending: with the database down nothing is sent and staff
+    # simply try again, rather than residents getting the answer twice.
+    await svc.storage.set_group_status(group_id, "answered", answer_text=answer)
     sent = failed = 0
-    for chat_id, message_id in await svc.storage.group_recipients(group_id):
+    for chat_id, message_id in recipients:
         try:
             await send_long(context.bot, chat_id, body, reply_to_message_id=message_id)
             sent += 1
         except Forbidden:
-            await svc.storage.mark_chat_inactive(chat_id)
             failed += 1
+            try:
+                await svc.storage.mark_chat_inactive(chat_id)
+            except StorageError as exc:  # the other residents still get their answer
+                log.warning("could not mark chat %s inactive: %s", chat_id, exc)
         except TelegramError as exc:
             log.warning("staff answer to chat %s failed: %s", chat_id, exc)
             failed += 1
         await asyncio.sleep(REPLY_PAUSE)
-    await svc.storage.set_group_status(group_id, "answered", answer_text=answer)
     await message.reply_text(svc.t("staff.reply_done", id=group_id, sent=sent, failed=failed))
 
 
