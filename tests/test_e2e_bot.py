@@ -297,7 +297,8 @@ def test_polling_bot_answers_residents_and_shuts_down_cleanly(
         calls = exchange(stub, make_text_update(vague, user_id=403), "sendMessage")
         [menu] = messages(calls, 403)
         assert menu["text"].startswith("Maksud Anda")
-        assert button_data(menu) == [f"a:{e.id}" for e in choices]
+        key = button_data(menu)[0].rpartition(":")[2]  # the question's key, for 👍/👎
+        assert button_data(menu) == [f"a:{e.id}:{key}" for e in choices]
         transcript.scene("Pertanyaan kurang jelas", vague, calls)
         calls = exchange(
             stub,

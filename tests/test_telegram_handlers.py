@@ -335,7 +335,8 @@ async def test_vague_question_offers_choices_that_open_answers(bot: Harness) -> 
     assert message["text"] == bot.t("choices.intro")
     assert "Maksud Anda" in message["text"]
     options = [decode(d) for d in callback_data(message)]
-    assert options == [OpenEntry(m.entry.id) for m in decision.matches]
+    key = options[0].question_key  # the question's log row: 👍/👎 on what it opens rate it
+    assert key and options == [OpenEntry(m.entry.id, key) for m in decision.matches]
     assert 2 <= len(options) <= 3
     assert [b["text"] for b in buttons(message)] == [
         bot.t("buttons.open", title=m.entry.title) for m in decision.matches
@@ -348,7 +349,7 @@ async def test_vague_question_offers_choices_that_open_answers(bot: Harness) -> 
     assert answer["text"] == bot.answer_html(chosen)
     assert answer["chat_id"] == RESIDENT
     [row] = await bot.rows()
-    assert row["decision"] == "choices" and row["group_id"] is None
+    assert row["decision"] == "choices" and row["group_id"] is None and row["key"] == key
 
 
 async def test_unknown_question_is_passed_to_staff_and_grouped(bot: Harness) -> None:

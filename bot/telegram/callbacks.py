@@ -18,6 +18,9 @@ _KEY = r"[A-Za-z0-9_-]{1,16}"
 @dataclass(frozen=True)
 class OpenEntry:
     entry_id: str
+    # The question whose "Maksud Anda?" options or suggestions offered this entry, so the
+    # answer it opens can carry 👍/👎 tied to that question. None from menus and related.
+    question_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ Callback = OpenEntry | Feedback | TopicPage | TopicList | StaffPage | StaffIgnor
 
 # [0-9], not \d: \d also matches non-ASCII digits ("٣"), which int() accepts.
 _PATTERNS: list[tuple[re.Pattern[str], type]] = [
-    (re.compile(rf"a:({_ID})"), OpenEntry),
+    (re.compile(rf"a:({_ID})(?::({_KEY}))?"), OpenEntry),
     (re.compile(rf"f:([+-]):({_KEY}):({_ID})"), Feedback),
     (re.compile(rf"t:({_ID}):([0-9]{{1,3}})"), TopicPage),
     (re.compile(r"tl"), TopicList),
@@ -63,8 +66,10 @@ _PATTERNS: list[tuple[re.Pattern[str], type]] = [
 
 def encode(callback: Callback) -> str:
     match callback:
-        case OpenEntry(entry_id):
+        case OpenEntry(entry_id, None):
             data = f"a:{entry_id}"
+        case OpenEntry(entry_id, key):
+            data = f"a:{entry_id}:{key}"
         case Feedback(value, key, entry_id):
             data = f"f:{'+' if value > 0 else '-'}:{key}:{entry_id}"
         case TopicPage(topic_id, page):

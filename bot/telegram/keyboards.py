@@ -17,10 +17,13 @@ def _label(text: str) -> str:
     return text if len(text) <= BUTTON_CHARS else text[: BUTTON_CHARS - 1] + "…"
 
 
-def open_button(entry: Entry, locale: Locale) -> InlineKeyboardButton:
+def open_button(
+    entry: Entry, locale: Locale, question_key: str | None = None
+) -> InlineKeyboardButton:
+    """Opens ``entry``; with ``question_key`` the answer gets 👍/👎 for that question."""
     return InlineKeyboardButton(
         locale.t("buttons.open", title=_label(entry.title)),
-        callback_data=encode(OpenEntry(entry.id)),
+        callback_data=encode(OpenEntry(entry.id, question_key)),
     )
 
 
@@ -62,12 +65,16 @@ def related(entry: Entry, knowledge: Knowledge, limit: int = 3) -> list[Entry]:
     return [e for e in found if e is not None][:limit]
 
 
-def matches_keyboard(matches: tuple[Match, ...], locale: Locale) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[open_button(m.entry, locale)] for m in matches])
+def matches_keyboard(
+    matches: tuple[Match, ...], locale: Locale, question_key: str | None = None
+) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[open_button(m.entry, locale, question_key)] for m in matches])
 
 
-def fallback_keyboard(matches: tuple[Match, ...], locale: Locale) -> InlineKeyboardMarkup:
-    rows = [[open_button(m.entry, locale)] for m in matches]
+def fallback_keyboard(
+    matches: tuple[Match, ...], locale: Locale, question_key: str | None = None
+) -> InlineKeyboardMarkup:
+    rows = [[open_button(m.entry, locale, question_key)] for m in matches]
     rows.append(
         [InlineKeyboardButton(locale.t("buttons.topics"), callback_data=encode(TopicList()))]
     )

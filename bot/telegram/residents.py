@@ -166,7 +166,7 @@ async def reply_decision(message: Message, svc: Services, decision: Decision, ke
     elif decision.kind is DecisionKind.CHOICES:
         await message.reply_text(
             svc.t("choices.intro"),
-            reply_markup=keyboards.matches_keyboard(decision.matches, locale),
+            reply_markup=keyboards.matches_keyboard(decision.matches, locale, key),
         )
     elif decision.kind is DecisionKind.SMALLTALK:
         markup = None
@@ -178,7 +178,7 @@ async def reply_decision(message: Message, svc: Services, decision: Decision, ke
         if decision.matches:
             text += "\n\n" + svc.t("fallback.suggestions")
         await message.reply_text(
-            text, reply_markup=keyboards.fallback_keyboard(decision.matches, locale)
+            text, reply_markup=keyboards.fallback_keyboard(decision.matches, locale, key)
         )
 
 
@@ -228,13 +228,16 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     action = decode(query.data)
     knowledge = svc.engine.knowledge
     match action:
-        case OpenEntry(entry_id) if (entry := knowledge.entry(entry_id)) is not None:
+        case OpenEntry(entry_id, question_key) if (entry := knowledge.entry(entry_id)) is not None:
             await query.answer()
             if query.message is not None:
+                # Opened from "Maksud Anda?" or a suggestion: 👍/👎 rate that question.
                 await context.bot.send_message(
                     query.message.chat.id,
                     svc.renderer.answer(entry, knowledge, Format.HTML),
-                    reply_markup=keyboards.answer_keyboard(entry, knowledge, svc.locale, None),
+                    reply_markup=keyboards.answer_keyboard(
+                        entry, knowledge, svc.locale, question_key
+                    ),
                 )
         case Feedback(value, question_key, entry_id) if entry := knowledge.entry(entry_id):
             user = update.effective_user
