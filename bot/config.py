@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from bot.paths import KNOWLEDGE_DIR, ROOT
@@ -132,6 +133,45 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_token: bool = Fa
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+MASK = "***"
+
+
+class RedactSecrets(logging.Filter):
+    """Masks secrets in a log record: its message (arguments filled in), traceback and stack.
+
+    :func:`setup_logging` runs it on every record as the record is created (via the
+    log-record factory), so no handler ever sees a secret: ours, a library's, or one
+    added later. It works as a handler or logger filter too.
+    """
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        super().__init__()
+        self.secrets = tuple(s for s in secrets if s)
+
+    def mask(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, MASK)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.redact(record)
+        return True
+
+    def redact(self, record: logging.LogRecord) -> None:
+        if not self.secrets:
+            return
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: logging would print msg and args raw
+            message = f"{record.msg!r} {record.args!r}"
+        record.msg, record.args = self.mask(message), None
+        if record.exc_info and not record.exc_text:
+            # Formatters use exc_text when set; exc_info stays for code that inspects it.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.mask(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.mask(record.stack_info)
 
 
 class RedactingFormatter(logging.Formatter):
@@ -144,8 +184,31 @@ class RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         for secret in self.secrets:
-            text = text.replace(secret, "***")
+            text = text.replace(secret, MASK)
         return text
+
+
+_redactor: RedactSecrets | None = None
+_base_factory: Callable[..., logging.LogRecord] | None = None
+
+
+def _redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    assert _base_factory is not None
+    record = _base_factory(*args, **kwargs)
+    if _redactor is not None:
+        _redactor.redact(record)
+    return record
+
+
+def install_redaction(secrets: tuple[str, ...]) -> RedactSecrets:
+    """Mask ``secrets`` in every log record from now on (idempotent; replaces the list)."""
+    global _redactor, _base_factory
+    _redactor = RedactSecrets(secrets)
+    current = logging.getLogRecordFactory()
+    if current is not _redacting_factory:
+        _base_factory = current
+        logging.setLogRecordFactory(_redacting_factory)
+    return _redactor
 
 
 def setup_logging(level: str, settings: Settings | None = None) -> None:
@@ -155,5 +218,6 @@ def setup_logging(level: str, settings: Settings | None = None) -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     if settings is not None:  # belt and braces: no log line may carry the token or secret
         secrets = (settings.token or "", settings.webhook_secret or "")
+        install_redaction(secrets)
         for handler in logging.getLogger().handlers:
             handler.setFormatter(RedactingFormatter(LOG_FORMAT, secrets))

@@ -15,7 +15,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import Forbidden, RetryAfter, TelegramError
+from telegram.error import Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -223,14 +223,23 @@ def run(settings: Settings, engine: Engine, locale: Locale) -> None:
     """Long polling, or a webhook server when WEBHOOK_URL is set. PTB stops cleanly
     on SIGINT/SIGTERM; post_shutdown then flushes the question log."""
     app = build_application(settings, engine, locale)
-    if settings.webhook_url:
-        app.run_webhook(
-            listen="0.0.0.0",
-            port=settings.port,
-            url_path=WEBHOOK_PATH,
-            webhook_url=settings.webhook_url.rstrip("/") + "/" + WEBHOOK_PATH,
-            secret_token=settings.webhook_secret,
-            allowed_updates=Update.ALL_TYPES,
-        )
-    else:
-        app.run_polling(allowed_updates=Update.ALL_TYPES)
+    try:
+        if settings.webhook_url:
+            app.run_webhook(
+                listen="0.0.0.0",
+                port=settings.port,
+                url_path=WEBHOOK_PATH,
+                webhook_url=settings.webhook_url.rstrip("/") + "/" + WEBHOOK_PATH,
+                secret_token=settings.webhook_secret,
+                allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            app.run_polling(allowed_updates=Update.ALL_TYPES)
+    # Both go through logging (which masks secrets), never a bare traceback on stderr:
+    # PTB's InvalidToken message, for one, quotes the token.
+    except InvalidToken:
+        log.critical("Telegram rejected the bot token: check TELEGRAM_BOT_TOKEN")
+        raise SystemExit(1) from None
+    except Exception:
+        log.critical("the bot stopped on an unexpected error", exc_info=True)
+        raise SystemExit(1) from None
