@@ -2,7 +2,8 @@
 
 Staff are recognised by Telegram **user id** (``BOT_STAFF_IDS``), checked on every
 command and every button press; anyone else gets one short refusal and nothing of
-the log.
+the log. Staff commands work in a private chat with the bot and in the staff group
+(``BOT_STAFF_CHAT_ID``) only, so the log is never shown to a residents' group.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram.constants import ChatType
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
@@ -40,15 +42,28 @@ def staff_only(handler: Handler) -> Handler:
             return  # editing a sent /jawab must not deliver the answer twice
         user = update.effective_user
         svc = services(context)
+        refusal = None
         if not svc.settings.is_staff(user.id if user else None):
+            refusal = "staff.only"
+        elif not _staff_chat(svc, update.effective_chat):
+            # Staff in a residents' group: the log must not be shown to its members.
+            refusal = "staff.private_only"
+        if refusal is not None:
             if update.callback_query:
-                await update.callback_query.answer(svc.t("staff.only"), show_alert=True)
+                await update.callback_query.answer(svc.t(refusal), show_alert=True)
             elif update.effective_message:
-                await update.effective_message.reply_text(svc.t("staff.only"))
+                await update.effective_message.reply_text(svc.t(refusal))
             return
         await handler(update, context)
 
     return guarded
+
+
+def _staff_chat(svc: Services, chat: Chat | None) -> bool:
+    """Where the log may be shown: a private chat with the bot, or the staff group."""
+    if chat is None:  # a button on an inline-mode message: nothing is shown there
+        return True
+    return chat.type == ChatType.PRIVATE or chat.id == svc.settings.staff_chat_id
 
 
 def add_handlers(app: Application) -> None:
