@@ -132,6 +132,18 @@ def test_oversized_file_is_refused_without_parsing(tmp_path: Path, renderer: Ren
     assert message.startswith("knowledge/huge.yaml:1: file terlalu besar")
 
 
+def test_50mb_file_is_refused_by_check_without_reading_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = write_knowledge(tmp_path / "knowledge")
+    with (folder / "huge.yaml").open("wb") as fh:  # 50 MB on disk, never parsed
+        fh.write(b"slang:\n")
+        fh.truncate(50 * 1024 * 1024)
+    assert main(["check", "--knowledge", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert f"knowledge/huge.yaml:1: file terlalu besar ({50 * 1024 * 1024} byte" in out
+
+
 def test_duplicate_yaml_key_is_an_error(tmp_path: Path, renderer: Renderer) -> None:
     broken = MINI_ENTRIES.replace("    kind: facility", "    kind: facility\n    kind: program")
     folder = write_knowledge(tmp_path / "knowledge", entries__yaml=broken)
