@@ -356,3 +356,39 @@ async def test_the_bot_starts_while_another_process_holds_the_write_lock(
         other.close()
     await settle(bot)
     assert db_count(bot) == 1
+
+
+# --- late answers and moved groups ------------------------------------------------------------
+
+TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+
+
+async def test_a_button_or_inline_answer_that_comes_too_late_is_only_a_warning(
+    live_bot: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under load, or after a flood wait, Telegram refuses answers after ~10 s."""
+    from tests.support import make_callback_update, make_inline_update
+
+    bot: Harness = await live_bot(rate_limit=True)
+    bot.req.fail_next("answerInlineQuery", status=400, description=TOO_OLD)
+    calls = await bot.send(make_inline_update(UHC_QUESTION))
+    assert statuses(calls, "answerInlineQuery") == [400]
+    bot.req.fail_next("answerCallbackQuery", status=400, description=TOO_OLD)
+    calls = await bot.send(make_callback_update("tl"))
+    assert statuses(calls, "answerCallbackQuery") == [400]
+    assert sent(calls) == []  # no apology for a press the resident has long forgotten
+    assert errors_in(caplog) == []
+    assert any("answered too late" in r.getMessage() for r in caplog.records)
+
+
+async def test_staff_answer_follows_a_group_that_became_a_supergroup(live_bot: Any) -> None:
+    bot: Harness = await live_bot()
+    question = pick(bot.engine, OUT_OF_SCOPE, DecisionKind.FALLBACK)[0]
+    old_id, new_id = -4000001, -1004000001
+    await bot.send(make_text_update(f"/tanya {question}", chat_id=old_id, chat_type="group"))
+    await bot.storage.flush()
+    [group] = await bot.storage.open_groups()
+    bot.req.fail_next("sendMessage", status=400, migrate_to_chat_id=new_id)
+    calls = await bot.send(make_text_update(f"/jawab {group.id} Sudah.", user_id=STAFF_ID))
+    assert [c["chat_id"] for c in sent(calls)] == [new_id, STAFF_ID]
+    assert sent(calls)[-1]["text"] == bot.t("staff.reply_done", id=group.id, sent=1, failed=0)

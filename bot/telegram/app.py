@@ -15,7 +15,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import Forbidden, InvalidToken, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -207,6 +207,11 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     # Both already went through RetryingRateLimiter's retries.
     if is_transient(error) or isinstance(error, RetryAfter):
         log.warning("network problem while handling an update: %s", error)
+        return
+    if isinstance(error, BadRequest) and "query is too old" in str(error).lower():
+        # A button press or inline query answered after Telegram's ~10 s: under load, or
+        # after a long flood wait. Nothing to fix and nobody to tell.
+        log.warning("answered too late: %s", error)
         return
     if isinstance(error, StorageUnavailable):  # a staff read or write; resident logs are buffered
         log.warning("database unavailable while handling an update: %s", error)

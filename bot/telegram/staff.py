@@ -17,7 +17,7 @@ from functools import wraps
 
 from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram.constants import ChatType
-from telegram.error import Forbidden, TelegramError
+from telegram.error import ChatMigrated, Forbidden, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.knowledge import check_knowledge
@@ -188,7 +188,10 @@ async def reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     sent = failed = 0
     for chat_id, message_id in recipients:
         try:
-            await send_long(context.bot, chat_id, body, reply_to_message_id=message_id)
+            try:
+                await send_long(context.bot, chat_id, body, reply_to_message_id=message_id)
+            except ChatMigrated as exc:  # the group became a supergroup since it asked
+                await send_long(context.bot, exc.new_chat_id, body)
             sent += 1
         except Forbidden:
             failed += 1
