@@ -148,3 +148,27 @@ def test_every_keyboard_of_the_bundled_knowledge_fits(knowledge: Any, locale: An
         ):
             [first] = markup.inline_keyboard[0]
             assert decode(first.callback_data) == OpenEntry(entry.id, key)
+
+
+async def test_forged_votes_are_refused(live_bot: Any) -> None:
+    """Anyone can craft callback data. Question keys are signed, so a troll inventing
+    keys cannot pile 👎 on an answer: only keys the bot issued count."""
+    bot: Harness = await live_bot()
+    uhc = "uhc-jaminan-kesehatan"
+    for _ in range(10):
+        calls = await bot.send(press(encode(Feedback(-1, new_key(), uhc)), user_id=704))
+        assert [c.method for c in calls] == ["answerCallbackQuery"]
+        assert calls[0]["text"] == bot.t("callback.stale")
+    # A forged key smuggled in through an "open" button yields an answer without votes.
+    opened = only_message(await bot.send(press(encode(OpenEntry(uhc, "AAAAAAAAAAAA")))))
+    assert feedback_buttons(opened) == []
+    await bot.storage.flush()
+    assert (await bot.storage.stats(1)).feedback == ()
+
+    # The genuine buttons still work.
+    answer = only_message(await bot.send(make_text_update("cakupan uhc balikpapan", user_id=705)))
+    up, _down = feedback_buttons(answer)
+    calls = await bot.send(press(encode(up), user_id=705))
+    assert sent(calls, "answerCallbackQuery")[0]["text"] == bot.t("feedback.thanks_up")
+    await bot.storage.flush()
+    assert [(f.up, f.down) for f in (await bot.storage.stats(1)).feedback] == [(1, 0)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 from datetime import time as daytime
 
@@ -89,6 +90,7 @@ def build_application(
         renderer=Renderer(locale),
         storage=storage,  # type: ignore[arg-type]  # set in _post_init when None
         flood=FloodGuard(settings.flood_limit),
+        key_secret=hashlib.sha256(b"question-key\0" + (settings.token or "").encode()).digest(),
     )
     _add_handlers(app)
     return app

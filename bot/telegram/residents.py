@@ -232,6 +232,8 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             await query.answer()
             if query.message is not None:
                 # Opened from "Maksud Anda?" or a suggestion: 👍/👎 rate that question.
+                if question_key and not svc.genuine_key(question_key):
+                    question_key = None
                 await context.bot.send_message(
                     query.message.chat.id,
                     svc.renderer.answer(entry, knowledge, Format.HTML),
@@ -239,7 +241,9 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
                         entry, knowledge, svc.locale, question_key
                     ),
                 )
-        case Feedback(value, question_key, entry_id) if entry := knowledge.entry(entry_id):
+        case Feedback(value, question_key, entry_id) if (
+            entry := knowledge.entry(entry_id)
+        ) and svc.genuine_key(question_key):
             user = update.effective_user
             svc.storage.log_feedback(question_key, entry_id, user.id if user else None, value)
             await query.answer(svc.t("feedback.thanks_up" if value > 0 else "feedback.thanks_down"))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import secrets
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -15,7 +19,7 @@ from bot.config import Settings
 from bot.knowledge import Entry
 from bot.locale import Locale
 from bot.matcher import Decision, Engine
-from bot.storage import QuestionRecord, Storage, new_key
+from bot.storage import QuestionRecord, Storage
 
 
 class FloodGuard:
@@ -59,6 +63,9 @@ class Services:
     flood: FloodGuard
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     popular: list[str] = field(default_factory=list)  # most-asked entry ids, refreshed by a job
+    # Signs question keys; build_application derives it from the token (stable across
+    # restarts, so buttons sent before a restart keep working).
+    key_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
     def popular_entries(self, limit: int) -> list[Entry]:
         """Most-asked entries first, topped up in knowledge order (overviews lead)."""
@@ -69,9 +76,22 @@ class Services:
     def t(self, key: str, /, **params: object) -> str:
         return self.locale.t(key, **params)
 
+    def new_question_key(self) -> str:
+        """12 url-safe characters: 8 random, then a 4-character signature of them, so
+        👍/👎 buttons cannot be forged for keys the bot never issued."""
+        nonce = secrets.token_urlsafe(6)
+        return nonce + self._signature(nonce)
+
+    def genuine_key(self, key: str) -> bool:
+        return len(key) == 12 and hmac.compare_digest(self._signature(key[:8]), key[8:])
+
+    def _signature(self, nonce: str) -> str:
+        digest = hmac.new(self.key_secret, nonce.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:3]).decode()
+
     def log(self, update: Update, decision: Decision, chat_type: str | None = None) -> str:
         """Queue the question's log row (never blocks, never raises); returns its key."""
-        key = new_key()
+        key = self.new_question_key()
         message = update.effective_message
         user, chat = update.effective_user, update.effective_chat
         top = decision.matches[0] if decision.matches else None
