@@ -392,3 +392,39 @@ async def test_staff_answer_follows_a_group_that_became_a_supergroup(live_bot: A
     calls = await bot.send(make_text_update(f"/jawab {group.id} Sudah.", user_id=STAFF_ID))
     assert [c["chat_id"] for c in sent(calls)] == [new_id, STAFF_ID]
     assert sent(calls)[-1]["text"] == bot.t("staff.reply_done", id=group.id, sent=1, failed=0)
+
+
+# --- staff see what was asked a moment ago --------------------------------------------------
+
+
+async def test_staff_views_include_questions_still_in_the_write_buffer(live_bot: Any) -> None:
+    """Log rows are committed in the background; a staff command right after a question
+    must still see it (the export used to miss rows not yet committed)."""
+    import csv
+    import io
+
+    bot: Harness = await live_bot()
+    question = pick(bot.engine, OUT_OF_SCOPE, DecisionKind.FALLBACK)[0]
+    await bot.send(make_text_update(question, user_id=1600))
+    assert bot.storage.pending_count == 1  # not committed yet
+    [doc] = sent(await bot.send(make_text_update("/ekspor", user_id=STAFF_ID)), "sendDocument")
+    table = list(csv.DictReader(io.StringIO(doc["document"].content.decode("utf-8-sig"))))
+    assert [r["text"] for r in table] == [question]
+
+    await bot.send(make_text_update(question, user_id=1601))
+    [listing] = sent(await bot.send(make_text_update("/belumterjawab", user_id=STAFF_ID)))
+    assert "· 2×" in listing["text"]
+
+
+async def test_staff_views_do_not_wait_long_for_a_locked_database(live_bot: Any) -> None:
+    bot: Harness = await live_bot(storage={"busy_timeout_ms": 100})
+    await bot.send(make_text_update(UHC_QUESTION, user_id=1602))
+    await bot.storage.flush()
+    lock = Locked(bot)
+    try:
+        await bot.send(make_text_update(UHC_QUESTION, user_id=1603))
+        calls = await bot.send(make_text_update("/ekspor", user_id=STAFF_ID))
+    finally:
+        lock.release()
+    [doc] = sent(calls, "sendDocument")  # what is stored, without the buffered row
+    assert doc["caption"] == bot.t("staff.export_caption", rows=1)

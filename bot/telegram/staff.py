@@ -9,6 +9,7 @@ the log. Staff commands work in a private chat with the bot and in the staff gro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import logging
 from collections.abc import Awaitable, Callable
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 5
 REPLY_PAUSE = 0.05  # between recipients of a staff answer, on top of the rate limiter
+CATCH_UP_SECONDS = 2.0  # at most this long to commit buffered questions before a staff view
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 
@@ -54,9 +56,18 @@ def staff_only(handler: Handler) -> Handler:
             elif update.effective_message:
                 await update.effective_message.reply_text(svc.t(refusal))
             return
+        await caught_up(svc)
         await handler(update, context)
 
     return guarded
+
+
+async def caught_up(svc: Services) -> None:
+    """Commit what residents asked a moment ago, so staff see it in lists, exports and
+    stats. With the database unavailable, go on with what is stored (rows stay buffered)."""
+    with contextlib.suppress(StorageError, TimeoutError):
+        async with asyncio.timeout(CATCH_UP_SECONDS):
+            await svc.storage.flush()
 
 
 def _staff_chat(svc: Services, chat: Chat | None) -> bool:
@@ -290,6 +301,7 @@ async def digest_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     chat_id = svc.settings.staff_chat_id
     if chat_id is None:
         return
+    await caught_up(svc)
     groups = await svc.storage.groups_since(datetime.now(UTC) - timedelta(days=1))
     if not groups:
         return
