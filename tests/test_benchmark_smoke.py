@@ -60,6 +60,7 @@ def test_top_level_structure(results: dict) -> None:
     }
     assert results["meta"]["smoke"] is True
     assert results["max_engine_call_ms"] > 0
+    assert results["max_engine_call_cpu_ms"] > 0
     assert {t["key"] for t in results["targets"]} >= {"real_p99_ms", "e2e_lost_rows"}
 
 
@@ -73,6 +74,9 @@ def test_synthetic_sizes(results: dict) -> None:
         assert r["rss_mb"]["peak"] >= r["rss_mb"]["after_imports"] > 0
         _latency(r["engine"])
         assert r["engine"]["n"] == results["meta"]["questions_per_size"]
+        assert (
+            0 <= r["engine"]["cpu_p50_ms"] <= r["engine"]["cpu_p99_ms"] <= r["engine"]["cpu_max_ms"]
+        )
         acc = r["accuracy"]
         for key in ("overall", "in_scope", "in_scope_choices", "in_scope_wrong_answers"):
             assert _fraction(acc[key]), key
