@@ -14,6 +14,7 @@ from bot.locale import Locale
 from bot.matcher import Engine
 from bot.storage import EXPORT_COLUMNS, Group, Stats, Storage
 
+FORMULA_STARTS = frozenset("=+-@\t\r")
 GROUP_COLUMNS = ("id", "count", "first_seen", "last_seen", "example", "normalized")
 
 
@@ -22,9 +23,17 @@ def _csv(rows: Iterable[Mapping[str, Any]], columns: tuple[str, ...]) -> bytes:
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: row.get(k) for k in columns})
+        writer.writerow({k: _cell(row.get(k)) for k in columns})
     # UTF-8 with BOM: Excel then opens Indonesian text correctly.
     return buffer.getvalue().encode("utf-8-sig")
+
+
+def _cell(value: Any) -> Any:
+    """Text a resident typed must not run as a spreadsheet formula when staff open the
+    export in Excel ("=HYPERLINK(...)"): such cells get a leading apostrophe (OWASP)."""
+    if isinstance(value, str) and value[:1] in FORMULA_STARTS:
+        return "'" + value
+    return value
 
 
 def csv_bytes(rows: Iterable[Mapping[str, Any]]) -> bytes:

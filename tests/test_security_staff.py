@@ -150,3 +150,15 @@ async def test_an_edited_staff_command_is_ignored_even_from_staff(live_bot: Any)
     edited = make_edited_message_update(f"/jawab {group} lagi", user_id=STAFF_ID)
     assert await bot.send(edited) == []
     assert (await bot.storage.get_group(group)).status == "open"
+
+
+def test_export_cells_never_run_as_spreadsheet_formulas() -> None:
+    from bot.reports import csv_bytes
+
+    rows = [
+        {"text": '=HYPERLINK("http://x","klik")', "normalized": "+1", "entry_id": "@x"},
+        {"text": "-2+3", "normalized": "biasa", "entry_id": None},
+    ]
+    text = csv_bytes(rows).decode("utf-8-sig")
+    assert "'=HYPERLINK" in text and "'+1" in text and "'@x" in text and "'-2+3" in text
+    assert ",biasa," in text
