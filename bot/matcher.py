@@ -3,17 +3,26 @@
 How a question is scored against an entry (all precomputed at load, nothing rebuilt
 per question):
 
-* every word has a weight, its inverse document frequency over the entries, so
+* every known word weighs its inverse document frequency over the entries, so
   "bendali" counts far more than "balikpapan" or "berapa";
+* a word the knowledge lacks weighs by its rarity in Indonesian (wordfreq): fully for
+  names and terms ("samarinda", "prevalensi", a Titlecase "Monastisisme"), little for
+  everyday words ("gampang"), half for strings no word list has seen (slang, typos).
+  Unexplained, it lowers coverage — that is what keeps the bot from answering what it
+  does not know;
 * **coverage** — how much of the question's weight the entry's vocabulary explains
-  (title, questions and keywords fully; answer text and figure labels half). A word
-  the knowledge has never seen ("penduduk", "yankees") weighs like the rarest word
-  and is unexplained, which is what keeps the bot from answering what it doesn't know;
+  (title, questions, keywords and figure values fully; answer text and labels half);
 * **phrasing** — the best weighted token F1 against one of the entry's questions,
   blended with rapidfuzz's ``token_sort_ratio`` so word order and leftover typos count.
 
+The decision then answers only when the best entry is clearly ahead and explains most
+of the question, and never when the question asks for a detail the entry does not
+hold (``details``/``places`` in slang.yaml, a number it does not mention, or "berapa"
+without a figure on that subject): that is "belum tahu", logged for staff.
+
 Candidates come from an inverted index over the question's rarest words, so the cost
-barely grows with the size of the knowledge.
+barely grows with the size of the knowledge. Constants below were chosen by sweeps on
+the evaluation sets (tune on half, check on the other half).
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ UNKNOWN_FACTOR = 1.4  # an unknown content word weighs like the rarest known wor
 GENERAL_ZIPF = 5.5  # unknown words this frequent in Indonesian are general, not content
 RARE_ZIPF_START = 3.0  # unknown words rarer than this weigh fully ...
 RARE_ZIPF_END = 6.5  # ... those this common weigh the floor share
-UNKNOWN_FLOOR = 0.1
+UNKNOWN_FLOOR = 0.1  # the least share an unknown everyday word keeps
 UNSEEN_SHARE = 0.5  # words wordfreq never saw: colloquialisms and typos more than names
 REAL_WORD_ZIPF = 3.5  # at least this frequent in Indonesian: a real word, not a typo
 FUNCTION_ZIPF = 6.0  # words at least this frequent are function words ("yang", "kota")
@@ -50,7 +59,7 @@ MEASURE_WORDS = frozenset(
     {"nilai", "angka", "skor", "poin", "persen", "persentase", "indeks", "capaian", "cakupan"}
 )
 REPAIR_CREDIT = 0.7  # a word reached by stem or spelling guess is uncertain evidence
-YEAR_WEIGHT = 1.0
+YEAR_WEIGHT = 1.0  # a matching year says when, not what
 _YEAR = re.compile(r"(?:19|20)\d\d")
 WHEN_WORDS = frozenset({"tanggal", "hari", "bulan", "tahun", "jam", "pukul"})
 COVERAGE_SHARE = 0.4  # final score = this * coverage + the rest * phrasing
@@ -116,7 +125,7 @@ class _EntryIndex:
     strong: frozenset[str]
     weak: frozenset[str]
     figure_words: frozenset[str]  # words of its figures' labels and units
-    has_number: bool  # it has figures, so it can answer "berapa"
+    has_figures: bool  # so it can answer "berapa"
     has_value: bool  # one of them is an exact number
     aliases: list[_Alias] = field(default_factory=list)
     alias_words: dict[str, list[int]] = field(default_factory=dict)  # word -> its aliases
@@ -172,7 +181,6 @@ class Index:
         self._weight = {t: math.log(1 + n / df) for t, df in entry_frequency.items()}
         self._unknown_weight = UNKNOWN_FACTOR * math.log(1 + n)
         self._common_df = max(3, int(COMMON_SHARE * n))
-        self.weak_credit = WEAK_CREDIT
 
         # Greeting words mixed into a question ("pagi min, ...") carry no meaning.
         self._ignored = frozenset(smalltalk_words - set(entry_frequency))
@@ -202,9 +210,11 @@ class Index:
                 for t in norm(text).tokens
                 if not is_function_word(t)
             )
-            has_number = bool(entry.figures)
+            has_figures = bool(entry.figures)
             has_value = any(f.value is not None for f in entry.figures)
-            item = _EntryIndex(entry, strong_words, weak_words, figure_words, has_number, has_value)
+            item = _EntryIndex(
+                entry, strong_words, weak_words, figure_words, has_figures, has_value
+            )
             for nz in strong:
                 tokens = frozenset(nz.tokens)
                 if tokens:
@@ -221,12 +231,10 @@ class Index:
             return 0.0
         known = self._weight.get(token)
         if known is not None:
-            weight = known
-        elif token in self._details or is_number(token):
-            weight = self._unknown_weight
-        else:
-            weight = self._unknown_weight * unknown_share(token)
-        return weight
+            return known
+        if token in self._details or is_number(token):
+            return self._unknown_weight
+        return self._unknown_weight * unknown_share(token)
 
     @property
     def places(self) -> frozenset[str]:
@@ -247,7 +255,7 @@ class Index:
             content = {t for t in tokens if t not in self._quantities and not is_function_word(t)}
             # "nilainya brp" asks for the entry's own figure, whatever its label says.
             measured = item.has_value and bool(MEASURE_WORDS.intersection(tokens))
-            if not item.has_number or (
+            if not item.has_figures or (
                 item.figure_words and not content & item.figure_words and not measured
             ):
                 missing = asked
@@ -342,7 +350,7 @@ class Index:
             if token in item.strong:
                 explained += weight
             elif token in item.weak:
-                explained += self.weak_credit * weight
+                explained += WEAK_CREDIT * weight
         coverage = explained / total
 
         # Shared weight per alias, visiting only aliases that contain a question word.
