@@ -115,6 +115,7 @@ def test_end_to_end_loses_no_rows(results: dict) -> None:
     assert 0.9 * e2e["replies_sent"] <= e2e["questions_logged"] <= e2e["replies_sent"]
     assert e2e["rows_in_db"] == e2e["questions_logged"]
     assert e2e["lost_rows"] == 0
+    assert 0 <= e2e["committed_during_run"] <= e2e["questions_logged"]
     assert e2e["dropped"] == e2e["rejected"] == 0
 
 
