@@ -31,7 +31,6 @@ import math
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
@@ -39,7 +38,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz
 
 from bot.knowledge import Entry, Knowledge
-from bot.text import Normalized, Normalizer, format_number, is_number
+from bot.text import Normalized, Normalizer, affix_roots, format_number, is_number
 
 MAX_QUESTION_CHARS = 1000  # longer messages are matched on a prefix cut at a word
 WEAK_CREDIT = 0.5  # a word found only in the answer text or a figure label
@@ -163,7 +162,7 @@ class Index:
             knowledge.fillers,
             vocabulary=own_words,
             also_known=smalltalk_words | self._details | self._quantities,
-            stem=stemmer(),
+            roots=affix_roots,
             is_word=is_indonesian_word,
         )
         # Pass 2: the knowledge through the very normaliser questions go through, so
@@ -451,16 +450,6 @@ class Engine:
             if m.score >= th.suggest and m.coverage >= th.suggest_coverage
         )
         return Decision(DecisionKind.FALLBACK, question, normalized.text, suggestions)
-
-
-@lru_cache(maxsize=1)
-def stemmer() -> Callable[[str], str]:
-    """PySastrawi's stemmer, cached per word. Used only on words the knowledge does not
-    contain, and only to map them onto a known word with the same stem, so its known
-    over-stemming ("penghargaan" -> "harga") never changes a word we already know."""
-    from Sastrawi.Stemmer.StemmerFactory import StemmerFactory
-
-    return lru_cache(maxsize=100_000)(StemmerFactory().create_stemmer().stem)
 
 
 @lru_cache(maxsize=100_000)

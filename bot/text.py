@@ -61,7 +61,7 @@ def fold(text: str) -> str:
 @dataclass(frozen=True)
 class Normalized:
     tokens: tuple[str, ...]
-    repairs: tuple[tuple[str, str], ...] = ()  # (known word, what was typed) by stem/speller
+    repairs: tuple[tuple[str, str], ...] = ()  # (known word, what was typed) by root/speller
     named: frozenset[str] = frozenset()  # Titlecase mid-sentence: a name or term
 
     @property
@@ -120,8 +120,8 @@ def _deletions(word: str) -> set[str]:
 
 PARTICLES = ("nya", "lah", "kah", "pun", "ku", "mu")
 CANONICAL_PARTICLES = ("nya", "lah", "kah")
-# PySastrawi strips these to a root with another meaning ("kependudukan" -> "duduk",
-# "penghargaan" -> "harga"); unknown words must not be mapped onto them by stem.
+# Stripping affixes gives these a root with another meaning ("kependudukan" ->
+# "penduduk", "penghargaan" -> "harga"): unknown words are never mapped onto them.
 NO_STEM = frozenset(
     {
         "kependudukan",
@@ -150,7 +150,7 @@ class Normalizer:
         slang: Mapping[str, str],
         fillers: Iterable[str] = (),
         vocabulary: Mapping[str, int] | None = None,
-        stem: Callable[[str], str] | None = None,
+        roots: Callable[[str], Iterable[str]] | None = None,
         also_known: Iterable[str] = (),
         is_word: Callable[[str], bool] | None = None,
     ) -> None:
@@ -169,13 +169,14 @@ class Normalizer:
         self._is_word = is_word  # a real word is never "corrected" as a typo
         self._vocabulary = vocabulary or {}
         self._speller = Speller(vocabulary) if vocabulary else None
-        self._stem = stem
-        self._stems: dict[str, str] = {}
-        if stem and vocabulary:
-            # Most frequent known word per stem wins: "pelayanan" and "layanan" meet.
+        self._roots = roots
+        self._by_root: dict[str, str] = {}
+        if roots and vocabulary:
+            # Most frequent known word per root wins: "pelayanan" and "layanan" meet.
             for word in sorted(vocabulary, key=lambda w: (-vocabulary[w], w)):
                 if word.isalpha() and word not in NO_STEM:
-                    self._stems.setdefault(stem(word), word)
+                    for root in roots(word):
+                        self._by_root.setdefault(root, word)
         self.normalize = lru_cache(maxsize=20_000)(self._normalize)
 
     def _normalize(self, text: str) -> Normalized:
@@ -232,15 +233,16 @@ class Normalizer:
 
     def _repair(self, token: str) -> tuple[str | None, bool]:
         """An unknown word mapped onto a known one, most conservative step first; the
-        flag says whether it was a guess (by stem or spelling) rather than a form."""
+        flag says whether it was a guess (by root or spelling) rather than a form."""
         for form in _informal_forms(token):  # "programnya" -> "program", "ngurus" -> "urus"
             if self._known(form):
                 return form, False
-        if self._stem and token.isalpha():  # "pelayanannya" -> stem "layan" -> "layanan"
+        if self._roots and token.isalpha():  # "pelayanannya" -> root "layanan" -> known
             for form in (token, *_informal_forms(token)):
-                known = self._stems.get(self._stem(form))
-                if known:
-                    return known, True
+                for root in self._roots(form):
+                    known = self._by_root.get(root)
+                    if known:
+                        return known, True
         if not self._speller or (self._is_word and self._is_word(token)):
             return None, False
         return self._speller.correct(token), True
@@ -265,6 +267,68 @@ class Normalizer:
             or token in self._parts
             or token in self._also_known
         )
+
+
+_PARTICLE_SUFFIXES = ("lah", "kah", "pun", "tah")
+_POSSESSIVE_SUFFIXES = ("nya", "ku", "mu")
+_DERIVATION_SUFFIXES = ("kan", "an", "i")
+# Prefixes, longest first; nasal ones also drop the root's first consonant
+# ("menulis" <- tulis, "memukul" <- pukul, "mengurus" <- kurus or urus).
+_PREFIXES = (
+    "memper",
+    "diper",
+    "meng",
+    "meny",
+    "peng",
+    "peny",
+    "mem",
+    "men",
+    "pem",
+    "pen",
+    "per",
+    "ber",
+    "ter",
+    "me",
+    "pe",
+    "be",
+    "te",
+    "di",
+    "ke",
+    "se",
+)
+_NASAL = {
+    "meny": "s",
+    "peny": "s",
+    "meng": "k",
+    "peng": "k",
+    "mem": "p",
+    "pem": "p",
+    "men": "t",
+    "pen": "t",
+}
+_VOWELS = frozenset("aiueo")
+MIN_ROOT = 4  # shorter "roots" (menang/memang -> "ang") link unrelated words
+
+
+@lru_cache(maxsize=200_000)
+def affix_roots(word: str) -> tuple[str, ...]:
+    """Every root an Indonesian word could have, longest first: the word itself, then
+    with particles, possessives and suffixes off, then prefixes ("pelayanannya" ->
+    "pelayanan", "layanan", "layan", ...). Deliberately over-generating: it is only
+    used to find a word the knowledge already has that shares one of these roots."""
+    stems = {word}
+    for group in (_PARTICLE_SUFFIXES, _POSSESSIVE_SUFFIXES, _DERIVATION_SUFFIXES):
+        stems |= {s[: -len(x)] for s in stems for x in group if s.endswith(x)}
+    roots = set(stems)
+    for stem in stems:
+        for prefix in _PREFIXES:
+            if not stem.startswith(prefix):
+                continue
+            rest = stem[len(prefix) :]
+            roots.add(rest)
+            if prefix in _NASAL and rest[:1] in _VOWELS:
+                roots.add(_NASAL[prefix] + rest)
+    return tuple(sorted((r for r in roots if len(r) >= MIN_ROOT), key=lambda r: (-len(r), r)))
 
 
 def named_words(text: str) -> list[str]:
