@@ -27,6 +27,8 @@ the evaluation sets (tune on half, check on the other half).
 
 from __future__ import annotations
 
+import gc
+import heapq
 import math
 import re
 import time
@@ -42,7 +44,8 @@ from bot.text import Normalized, Normalizer, affix_roots, format_number, is_numb
 
 MAX_QUESTION_CHARS = 1000  # longer messages are matched on a prefix cut at a word
 WEAK_CREDIT = 0.5  # a word found only in the answer text or a figure label
-MAX_CANDIDATES = 40  # entries scored in full per question
+MAX_CANDIDATES = 20  # entries scored in full per question
+CANDIDATE_POOL = 200  # entries found before longer posting lists only add weight
 COMMON_SHARE = 0.2  # posting lists longer than this share of entries only add weight
 UNKNOWN_FACTOR = 1.4  # an unknown content word weighs like the rarest known word, times this
 GENERAL_ZIPF = 5.5  # unknown words this frequent in Indonesian are general, not content
@@ -155,7 +158,7 @@ class Index:
             for entry in knowledge.entries
             for texts in _texts(entry, knowledge)
             for text in texts
-            for t in base.normalize(text).tokens
+            for t in base.normalize_knowledge(text).tokens
         )
         self.normalizer = Normalizer(
             knowledge.slang,
@@ -167,7 +170,7 @@ class Index:
         )
         # Pass 2: the knowledge through the very normaliser questions go through, so
         # "cakupannya" in an alias and "cakupan" in a figure label meet.
-        norm = self.normalizer.normalize
+        norm = self.normalizer.normalize_knowledge
         docs = [
             (entry, [norm(t) for t in strong], [norm(t) for t in weak])
             for entry in knowledge.entries
@@ -224,6 +227,10 @@ class Index:
             self._by_id[entry.id] = item
             for word in strong_words | weak_words:
                 self._postings.setdefault(word, []).append(i)
+        # Sets only for long lists, where intersecting beats walking the list.
+        self._posting_sets = {
+            t: frozenset(p) for t, p in self._postings.items() if len(p) > CANDIDATE_POOL
+        }
 
     def weight(self, token: str) -> float:
         if token in self._ignored:
@@ -328,18 +335,26 @@ class Index:
         return results
 
     def _candidates(self, weights: dict[str, float]) -> list[int]:
-        """Entries sharing a word with the question, rarest words first."""
+        """Entries sharing a word with the question, rarest words first. Once a pool of
+        entries is found, longer posting lists only add weight to those: the cost stays
+        bounded however many entries share a common word."""
         known = sorted(
             (t for t in weights if t in self._postings), key=lambda t: len(self._postings[t])
         )
-        hits: Counter[int] = Counter()
+        hits: dict[int, float] = {}
         for token in known:
-            postings = self._postings[token]
+            postings, weight = self._postings[token], weights[token]
             if len(postings) > self._common_df and hits:
                 break  # common words only add weight to entries found already
+            if len(hits) >= CANDIDATE_POOL:
+                long_postings = self._posting_sets.get(token)
+                for i in hits.keys() & long_postings if long_postings else postings:
+                    if i in hits:
+                        hits[i] += weight
+                continue
             for i in postings:
-                hits[i] += weights[token]
-        return [i for i, _ in hits.most_common(MAX_CANDIDATES)]
+                hits[i] = hits.get(i, 0.0) + weight
+        return heapq.nlargest(MAX_CANDIDATES, hits, key=lambda i: (hits[i], -i))
 
     def _score_entry(
         self, item: _EntryIndex, weights: dict[str, float], total: float, text: str
@@ -379,15 +394,15 @@ class Engine:
 
     def __init__(self, knowledge: Knowledge, thresholds: Thresholds | None = None) -> None:
         self.thresholds = thresholds or Thresholds()
-        self._index = Index(knowledge)
+        self._index = _build(knowledge)
 
     @property
     def knowledge(self) -> Knowledge:
         return self._index.knowledge
 
     def swap(self, knowledge: Knowledge) -> None:
-        index = Index(knowledge)  # built fully before anyone can see it
-        self._index = index
+        index = _build(knowledge)  # built fully before anyone can see it
+        self._index = index  # the old index has no reference cycles: freed right here
 
     def normalize(self, question: str) -> Normalized:
         return self._index.normalizer.normalize(_prefix(question))
@@ -504,6 +519,24 @@ def _texts(entry: Entry, knowledge: Knowledge) -> tuple[list[str], list[str]]:
     weak = [entry.answer, *(f.label for f in entry.figures)]
     weak += [knowledge.topics[t].title for t in entry.topics]
     return strong, weak
+
+
+def _build(knowledge: Knowledge) -> Index:
+    """Build an index without the garbage collector, then freeze what exists.
+
+    A large index is hundreds of thousands of objects; every full collection would walk
+    them all while holding the GIL, stalling the event loop for a resident's answer. The
+    index is immutable and free of reference cycles, so freezing it never leaks: when it
+    is replaced, reference counting frees it.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return Index(knowledge)
+    finally:
+        if enabled:
+            gc.enable()
+        gc.freeze()
 
 
 def _prefix(question: str) -> str:

@@ -30,6 +30,7 @@ _NUMBER = re.compile(r"\d{1,3}(?:\.\d{3})+(?:,\d+)?|\d+(?:,\d+)?")
 _NUMBER_WITH_SCALE = re.compile(
     rf"(?<![\w.,])({_NUMBER.pattern})(?:\s+(ribu|juta|miliar|milyar|triliun))?(?![\w])"
 )
+_STRAY_PUNCTUATION = re.compile(r"(?<!\d)[.,]|[.,](?!\d)")
 _NUMBER_TOKEN = re.compile(r"\d+(?:[.,]\d+)*")
 _SCALES = {"ribu": 10**3, "juta": 10**6, "miliar": 10**9, "milyar": 10**9, "triliun": 10**12}
 _REDUPLICATED = re.compile(r"^([a-z]{2,})2$")
@@ -42,9 +43,16 @@ _RUN2 = re.compile(r"([a-z])\1+")
 def _fold_char(ch: str) -> str:
     if ch in _SYMBOLS:
         return _SYMBOLS[ch]
+    if ch.isspace():  # newlines and tabs separate words (they are also "Cc")
+        return " "
     if unicodedata.category(ch) in _DROP_CATEGORIES:
         return ""
     return ch if ch.isalnum() or ch in ",." else " "
+
+
+_ASCII_FOLD = str.maketrans(
+    {chr(i): ("" if chr(i) in "'`" else _fold_char(chr(i))) for i in range(128)}
+)
 
 
 def fold(text: str) -> str:
@@ -52,9 +60,12 @@ def fold(text: str) -> str:
 
     Commas and dots survive only inside numbers (``98,76``, ``7.140``).
     """
-    text = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES)).casefold()
-    text = "".join(_fold_char(ch) for ch in text)
-    text = re.sub(r"(?<!\d)[.,]|[.,](?!\d)", " ", text)
+    if text.isascii():  # the common case, in one C-level pass
+        text = text.lower().translate(_ASCII_FOLD)
+    else:
+        text = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES)).casefold()
+        text = "".join(_fold_char(ch) for ch in text)
+    text = _STRAY_PUNCTUATION.sub(" ", text)
     return " ".join(text.split())
 
 
@@ -87,7 +98,14 @@ class Speller:
             if len(word) >= 4 and word.isalpha():
                 for variant in {word, *_deletions(word)}:
                     self._index.setdefault(variant, []).append(word)
-        self.correct = lru_cache(maxsize=50_000)(self._correct)
+        self._corrections: dict[str, str | None] = {}
+
+    def correct(self, word: str) -> str | None:
+        if word not in self._corrections:
+            if len(self._corrections) >= 50_000:
+                self._corrections.clear()
+            self._corrections[word] = self._correct(word)
+        return self._corrections[word]
 
     def __contains__(self, word: str) -> bool:
         return word in self._frequency
@@ -139,6 +157,8 @@ NO_STEM = frozenset(
     }
 )
 MAX_COMPOUND = 4
+MAX_CACHED_WORDS = 200_000
+MAX_CACHED_QUESTIONS = 20_000
 
 
 class Normalizer:
@@ -161,6 +181,7 @@ class Normalizer:
         # A multi-word expansion ("mpp" -> "mal pelayanan publik") names one thing:
         # it becomes one token wherever it appears, so it is weighed once.
         self._compounds = {words for words in self._slang.values() if len(words) > 1}
+        self._compound_starts = frozenset(words[0] for words in self._compounds)
         # Words inside a compound are known words ("terima" of "terima kasih"): never
         # "repair" them into something else.
         self._parts = frozenset(w for words in self._compounds for w in words)
@@ -177,13 +198,29 @@ class Normalizer:
                 if word.isalpha() and word not in NO_STEM:
                     for root in roots(word):
                         self._by_root.setdefault(root, word)
-        self.normalize = lru_cache(maxsize=20_000)(self._normalize)
+        self._words: dict[str, tuple[tuple[str, ...], tuple[str, str] | None]] = {}
+        self._questions: dict[str, Normalized] = {}
 
-    def _normalize(self, text: str) -> Normalized:
+    def normalize(self, text: str) -> Normalized:
+        """Cached per question text (residents repeat questions). A plain dict, not
+        functools.lru_cache on a bound method, which would make a reference cycle and
+        keep a replaced index alive until a full garbage collection."""
+        cached = self._questions.get(text)
+        if cached is None:
+            cached = self._normalize(text)
+            if len(self._questions) >= MAX_CACHED_QUESTIONS:
+                self._questions.clear()
+            self._questions[text] = cached
+        return cached
+
+    def _normalize(self, text: str, names: bool = True) -> Normalized:
         tokens: list[str] = []
         repairs: list[tuple[str, str]] = []
         for raw in fold(text).split()[: MAX_TOKENS * 2]:
-            tokens.extend(self._expand(raw[:MAX_TOKEN_CHARS], repairs))
+            expanded, repair = self._expand_word(raw[:MAX_TOKEN_CHARS])
+            tokens.extend(expanded)
+            if repair:
+                repairs.append(repair)
         # Single letters are leftovers of markup or typing ("<b>" -> "b"), unless the
         # slang or smalltalk knows them ("p" is a greeting).
         tokens = [
@@ -193,8 +230,24 @@ class Normalizer:
             and (len(t) > 1 or t.isdigit() or not self._vocabulary or self._known(t))
         ]
         kept = tuple(tokens[:MAX_TOKENS])
-        named = frozenset(named_words(text)) & set(kept)
+        named = frozenset(named_words(text)) & set(kept) if names else frozenset()
         return Normalized(kept, tuple(r for r in repairs if r[0] in kept), named)
+
+    def normalize_knowledge(self, text: str) -> Normalized:
+        """The knowledge's own texts: same tokens, no name detection, not cached per
+        text (tens of thousands of them would only evict residents' questions)."""
+        return self._normalize(text, names=False)
+
+    def _expand_word(self, token: str) -> tuple[tuple[str, ...], tuple[str, str] | None]:
+        """A word's tokens (and its repair, if guessed), computed once per distinct word."""
+        cached = self._words.get(token)
+        if cached is None:
+            repairs: list[tuple[str, str]] = []
+            cached = (self._expand(token, repairs), repairs[0] if repairs else None)
+            if len(self._words) >= MAX_CACHED_WORDS:
+                self._words.clear()
+            self._words[token] = cached
+        return cached
 
     def _merge_compounds(self, tokens: list[str]) -> list[str]:
         if not self._compounds:
@@ -202,6 +255,10 @@ class Normalizer:
         merged: list[str] = []
         i = 0
         while i < len(tokens):
+            if tokens[i] not in self._compound_starts:
+                merged.append(tokens[i])
+                i += 1
+                continue
             for size in range(min(MAX_COMPOUND, len(tokens) - i), 1, -1):
                 if tuple(tokens[i : i + size]) in self._compounds:
                     merged.append("_".join(tokens[i : i + size]))
@@ -336,9 +393,12 @@ def named_words(text: str) -> list[str]:
     formal questions capitalise the name they ask about. Sentence starts and
     ALL-CAPS shouting are not names."""
     names = []
-    for match in _TITLECASE.finditer(text[:2000]):
-        before = text[: match.start()].rstrip()
-        if before and before[-1] not in ".!?:\n":
+    text = text[:2000]
+    for match in _TITLECASE.finditer(text):
+        i = match.start() - 1
+        while i >= 0 and text[i] in " \t":
+            i -= 1
+        if i >= 0 and text[i] not in ".!?:\n\r":
             names.extend(fold(match.group(0)).split())
     return names
 

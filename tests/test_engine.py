@@ -314,3 +314,25 @@ def test_unseen_colloquial_words_weigh_less_than_named_things(engine: Engine) ->
     assert engine.decide("sampah numpuk, pemkot ada program persampahan?").entry is not None
     # A capitalised unknown name in a formal question is the topic: not answered.
     assert engine.decide("Dari mana asal kata Monastisisme?").kind is not DecisionKind.ANSWER
+
+
+def test_line_breaks_separate_words(engine: Engine) -> None:
+    # Newlines and tabs are control characters; they must not glue words together.
+    assert engine.normalize("puskesmas\nbaru\tdmn").tokens[:2] == ("puskesmas", "baru")
+
+
+def test_a_replaced_index_is_freed_without_the_garbage_collector(knowledge: Knowledge) -> None:
+    """Indexes are frozen out of the collector's sight, so they must hold no reference
+    cycles: otherwise every reload would leak the old one."""
+    import gc
+    import weakref
+
+    engine = Engine(knowledge)
+    engine.decide("puskesmas baru dmn")  # fill the caches too
+    old = weakref.ref(engine._index)
+    gc.disable()
+    try:
+        engine.swap(knowledge)
+        assert old() is None
+    finally:
+        gc.enable()
