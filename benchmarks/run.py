@@ -275,7 +275,7 @@ def _baseline(
 async def _reload_stall(folder: Path, engine: Any) -> dict[str, Any]:
     """What ``/muatulang`` does (check + swap in a thread), with a 1 ms ticker on the
     event loop recording the longest gap: how long other updates would wait."""
-    from bot.knowledge import check_knowledge
+    from bot.knowledge import check_knowledge_quietly
 
     loop = asyncio.get_running_loop()
     gaps: list[float] = []
@@ -292,7 +292,7 @@ async def _reload_stall(folder: Path, engine: Any) -> dict[str, Any]:
     task = asyncio.create_task(ticker())
     with Gen2Watch() as watch:
         started = time.perf_counter()
-        knowledge, _ = await asyncio.to_thread(check_knowledge, folder)
+        knowledge, _ = await asyncio.to_thread(check_knowledge_quietly, folder)
         checked = time.perf_counter()
         await asyncio.to_thread(engine.swap, knowledge)
         swapped = time.perf_counter()

@@ -7,6 +7,7 @@ fix`` and loading is all-or-nothing: :func:`load_knowledge` either returns a com
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import re
 from collections.abc import Iterable, Iterator
@@ -355,8 +356,21 @@ def check_knowledge(folder: Path) -> tuple[Knowledge | None, list[Problem]]:
     return (knowledge if not problems else None), problems
 
 
+def check_knowledge_quietly(folder: Path) -> tuple[Knowledge | None, list[Problem]]:
+    """:func:`check_knowledge` with the garbage collector paused: parsing a large folder
+    makes many short-lived objects, and each full collection would stall the event loop
+    of a running bot (they are freed by reference counting anyway)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return check_knowledge(folder)
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load_knowledge(folder: Path) -> Knowledge:
-    knowledge, problems = check_knowledge(folder)
+    knowledge, problems = check_knowledge_quietly(folder)
     if knowledge is None:
         raise KnowledgeError(problems)
     return knowledge

@@ -114,9 +114,8 @@ class Decision:
         return self.matches[0].score if self.matches else 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Alias:
-    tokens: frozenset[str]
     text: str
     weight: float
 
@@ -222,7 +221,7 @@ class Index:
                 if tokens:
                     for token in tokens:
                         item.alias_words.setdefault(token, []).append(len(item.aliases))
-                    item.aliases.append(_Alias(tokens, nz.text, self._sum(tokens)))
+                    item.aliases.append(_Alias(nz.text, self._sum(tokens)))
             self._entries.append(item)
             self._by_id[entry.id] = item
             for word in strong_words | weak_words:

@@ -21,7 +21,7 @@ from telegram.constants import ChatType
 from telegram.error import ChatMigrated, Forbidden, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot.knowledge import check_knowledge
+from bot.knowledge import check_knowledge_quietly
 from bot.reports import csv_bytes, stats_chart_png, stats_lines
 from bot.storage import Group, StorageError
 from bot.telegram.callbacks import StaffIgnore, StaffPage, decode, encode
@@ -272,7 +272,9 @@ async def reload_knowledge(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 async def reload_engine(svc: Services) -> tuple[bool, str]:
     """Validate and swap in the knowledge; on any problem keep serving the old one."""
-    knowledge, problems = await asyncio.to_thread(check_knowledge, svc.settings.knowledge_dir)
+    knowledge, problems = await asyncio.to_thread(
+        check_knowledge_quietly, svc.settings.knowledge_dir
+    )
     if knowledge is None:
         lines = [svc.t("staff.reload_failed", count=len(problems))]
         lines += [html.escape(svc.renderer.problem(p)) for p in problems[:30]]
