@@ -8,11 +8,18 @@ Design notes
 * ``log_question`` / ``log_feedback`` are synchronous and never raise: they validate, append
   to a bounded deque and wake the writer. The writer commits the buffer in batches, one
   transaction per batch, so a crash loses at most what was not yet committed.
+* A batch is planned on the event loop (grouping, rows) and written by ONE call on the
+  writer connection's own thread (checks, inserts, group updates, votes, commit), so the
+  loop is touched once per batch, not once per statement: per-statement round trips each
+  waited for a turn on a busy loop, and under load the writer fell so far behind that the
+  buffer overflowed. See "batch writer" below for why the work is split that way.
 * When SQLite is unavailable (locked, disk full, read-only, I/O error) rows stay buffered
   and the writer retries with exponential backoff; when the buffer is full the OLDEST rows
   are dropped and counted.
 * Unanswered ("fallback") questions are clustered into groups inside the writer, against an
-  in-memory index of open groups, so concurrent logging can never race on grouping.
+  in-memory index of open groups, so concurrent logging can never race on grouping. A batch
+  stages its group changes on a copy of the index that replaces the live one only after the
+  commit, so a failed (rolled back, later retried) batch never leaves a trace in it.
 * Schema changes are forward-only migrations tracked by ``PRAGMA user_version``.
 
 All calls must come from the event-loop thread that opened the storage.
@@ -27,6 +34,7 @@ import math
 import random
 import secrets
 import sqlite3
+import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -574,6 +582,268 @@ def _row_to_group(row: Mapping[str, Any]) -> Group:
 
 T = TypeVar("T")
 
+# --------------------------------------------------------------------------- batch writer
+# A batch is written in two steps:
+#
+# 1. ``_plan_batch``, on the event loop: the Python work - fuzzy matching of fallback
+#    questions against the group index, counting, building the rows - with a yield every
+#    few matches so handlers keep running.
+# 2. ``_apply_plan``, ONE call on the writer connection's own thread (``_on_db_thread``):
+#    a few executemany calls and the commit, in one transaction.
+#
+# Why so: that thread shares the GIL with the event loop. A thread waiting for the GIL only
+# asks for it after a whole switch interval (5 ms) in which nobody else got it, but a busy
+# loop lets go of the GIL and takes it straight back at every iteration (select), which
+# counts as a switch; so a thread that has to wait for the GIL - when it wakes up for a
+# call, after a long statement step, or after holding the GIL long enough to be made to
+# hand it over - may wait until the loop next goes idle. Measured in the in-process
+# benchmark (a loop saturated with updates): batches stuck for 3-9 s each, the writer
+# ever further behind, rows dropped.
+# Hence: the thread gets only short sqlite3 steps (cached statements, executemany, no
+# query over the whole batch: rowcounts tell whether the plan still holds), and while it
+# works the loop briefly blocks on its completion so it can have the GIL (see _on_db_thread).
+
+_INSERT_QUESTION: Final = """INSERT INTO questions (key, asked_at, chat_type, user_id, chat_id,
+        message_id, text, normalized, decision, entry_id, score, latency_ms, group_id)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (key) DO NOTHING"""
+_TOUCH_CHAT: Final = """INSERT INTO chats (chat_id, last_active) VALUES (?, ?)
+    ON CONFLICT (chat_id) DO UPDATE SET
+        last_active = max(coalesce(last_active, ''), excluded.last_active),
+        inactive_since = CASE WHEN inactive_since < excluded.last_active
+                              THEN NULL ELSE inactive_since END"""
+_NEW_GROUP: Final = """INSERT INTO unanswered_groups (id, status, example, normalized, count,
+        first_seen, last_seen)
+    VALUES (?, 'open', ?, ?, ?, ?, ?)"""
+_BUMP_GROUP: Final = """UPDATE unanswered_groups
+    SET count = count + ?2, last_seen = max(last_seen, ?3)
+    WHERE id = ?1 AND status = 'open'"""
+_UPSERT_FEEDBACK: Final = """INSERT INTO feedback (question_key, entry_id, value, user_id,
+        created_at)
+    VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (question_key, user_id) DO UPDATE SET
+        value = excluded.value, entry_id = excluded.entry_id"""
+
+_MATCHES_PER_YIELD: Final = 32  # fuzzy matches between two yields to the event loop
+_GIL_HANDOFF_SLICE: Final = 0.0005  # seconds the loop blocks at a time for the db thread,
+_GIL_HANDOFF_EAGER: Final = 0.005  # at every iteration for so long into a call,
+_GIL_HANDOFF_PERIOD: Final = 0.01  # then once per this many seconds until it is done
+
+
+def _aiosqlite_supported() -> bool:
+    """Whether aiosqlite still has the two internals _on_db_thread relies on."""
+    return callable(getattr(aiosqlite.Connection, "_execute", None)) and isinstance(
+        getattr(aiosqlite.Connection, "_conn", None), property
+    )
+
+
+async def _on_db_thread(db: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn(con, *args)`` on ``db``'s worker thread, ``con`` being its sqlite3 connection.
+
+    aiosqlite offers no public way to do this, but every public method of its Connection
+    (execute, executemany, commit, backup...) is a one-line wrapper around
+    ``Connection._execute(fn, *args)``: it queues ``fn`` on the connection's dedicated thread,
+    in FIFO order with all other calls on that connection, and awaits the result. ``_conn``
+    is the sqlite3 connection, usable only on that thread - which is where ``call`` runs.
+    Both have existed unchanged since long before aiosqlite 0.20 (our lower bound);
+    Storage.open refuses to start if they disappear (see _aiosqlite_supported).
+
+    Why not a separate sqlite3 connection in asyncio.to_thread: it would be a second writer
+    on the file within this process (with its own PRAGMA state, staleness and reopening),
+    and the default executor is shared with other work (knowledge reloads) a batch would
+    queue behind. The aiosqlite thread is ours alone and already serialises the connection.
+
+    While ``fn`` runs, the loop hands the GIL over (see "batch writer" for why): it blocks
+    on ``fn``'s completion for a slice of _GIL_HANDOFF_SLICE at every iteration during the
+    first _GIL_HANDOFF_EAGER of the call, then once per _GIL_HANDOFF_PERIOD (5% of the
+    loop's time) until the call is done. On an idle loop the first wait ends as soon as
+    ``fn`` does. Measured in the benchmark: the loop blocks ~55 us per row written, and
+    the writer keeps up instead of falling seconds behind.
+
+    If the awaiting task is cancelled once ``fn`` was queued, it still runs to completion.
+    """
+    finished = threading.Event()
+
+    def call() -> T:
+        try:
+            return fn(db._conn, *args)
+        finally:
+            finished.set()
+
+    result = asyncio.ensure_future(db._execute(call))
+    try:
+        await asyncio.sleep(0)  # let ``result`` queue the call
+        eager_until = time.monotonic() + _GIL_HANDOFF_EAGER
+        while not finished.wait(_GIL_HANDOFF_SLICE) and not result.done():
+            # Long calls (lock waits, checkpoints) mostly do I/O: then offer a slice less often.
+            await asyncio.sleep(0 if time.monotonic() < eager_until else _GIL_HANDOFF_PERIOD)
+        return await result
+    finally:
+        result.cancel()  # no-op once done; else stops waiting (the thread finishes anyway)
+
+
+@dataclass(slots=True)
+class _Plan:
+    """One batch, ready to write. New groups carry provisional ids -1, -2, ... until the
+    database thread knows the real ones (see ``_apply_plan``)."""
+
+    questions: list[tuple[Any, ...]]  # _INSERT_QUESTION values; group_id may be provisional
+    new_groups: list[tuple[Any, ...]]  # (example, normalized, count, first_seen, last_seen)
+    new_group_keys: list[str]  # index key of each new group, same order
+    bumps: list[tuple[int, int, str]]  # (existing group id, questions added, latest asked_at)
+    chats: list[tuple[int, str]]  # (chat_id, latest asked_at)
+    votes: list[tuple[Any, ...]]  # _UPSERT_FEEDBACK values, in logging order
+    index: _GroupIndex  # the group index with this batch's changes (provisional new ids)
+
+
+@dataclass(frozen=True, slots=True)
+class _Conflict:
+    """The database changed under the plan (it was rolled back): plan again without these."""
+
+    stored_keys: frozenset[str]  # questions already stored (a batch committed before)
+    not_open: frozenset[int]  # groups another process closed since the index was loaded
+
+
+async def _plan_batch(
+    items: list[_Item], groups: _GroupIndex, skip: set[str], not_open: set[int]
+) -> _Plan:
+    """Turn ``items`` into rows; group fallback questions as if each were committed alone.
+
+    ``groups`` (the live index) is only read, and copied before any change. Questions
+    in ``skip`` are left out, as are repeats of a key within the batch (the first wins);
+    groups in ``not_open`` are dropped from the copy before matching.
+    """
+    plan = _Plan([], [], [], [], [], [], groups)
+    seen = set(skip)
+    bumps: dict[int, list[Any]] = {}  # existing group id -> [count, latest]
+    created: dict[int, list[Any]] = {}  # provisional id -> new group row
+    last_active: dict[int, str] = {}  # per chat, only the latest time matters
+    matches = 0
+    for item in items:
+        if isinstance(item, _FeedbackRow):
+            f = item
+            plan.votes.append((f.question_key, f.entry_id, f.value, f.user_id, f.created_at))
+            continue
+        q = item
+        if q.key in seen:
+            continue
+        seen.add(q.key)
+        group_id = None
+        if q.decision == "fallback":
+            # The normaliser may strip everything (e.g. only slang fillers): use the text.
+            representative = q.normalized if _group_key(q.normalized) else q.text
+            key = _group_key(representative)
+        else:
+            key = ""
+        if key:  # else emoji or punctuation only: nothing an admin could answer
+            if plan.index is groups:  # first change: copy on write
+                plan.index = groups.copy()
+                for stale in not_open:  # closed by another process; the index was stale
+                    plan.index.discard(stale)
+            group_id = plan.index.match(key)
+            if group_id is None:
+                group_id = -1 - len(created)
+                plan.index.add(group_id, key)
+                plan.new_group_keys.append(key)
+                created[group_id] = [q.text, representative, 1, q.asked_at, q.asked_at]
+            elif group_id in created:
+                row = created[group_id]
+                row[2] += 1
+                row[4] = max(row[4], q.asked_at)
+            else:
+                row = bumps.setdefault(group_id, [0, q.asked_at])
+                row[0] += 1
+                row[1] = max(row[1], q.asked_at)
+            matches += 1
+            if matches % _MATCHES_PER_YIELD == 0:
+                await asyncio.sleep(0)  # matching is the costly part: let handlers run
+        plan.questions.append(
+            (
+                q.key,
+                q.asked_at,
+                q.chat_type,
+                q.user_id,
+                q.chat_id,
+                q.message_id,
+                q.text,
+                q.normalized,
+                q.decision,
+                q.entry_id,
+                q.score,
+                q.latency_ms,
+                group_id,
+            )
+        )
+        if q.chat_id is not None and q.asked_at > last_active.get(q.chat_id, ""):
+            last_active[q.chat_id] = q.asked_at
+    plan.new_groups = [tuple(row) for row in created.values()]
+    plan.bumps = [(group_id, n, latest) for group_id, (n, latest) in bumps.items()]
+    plan.chats = list(last_active.items())
+    return plan
+
+
+def _final_index(plan: _Plan, first_new_id: int) -> _GroupIndex:
+    """The plan's index with the new groups under the ids the database gave them."""
+    for k, key in enumerate(plan.new_group_keys):
+        plan.index.discard(-1 - k)
+        plan.index.add(first_new_id + k, key)
+    return plan.index
+
+
+def _apply_plan(con: sqlite3.Connection, plan: _Plan) -> int | _Conflict:
+    """Write a planned batch in one IMMEDIATE transaction, on the database thread.
+
+    Returns the id of the first new group (the others follow it), or, after rolling
+    back, a _Conflict when the database held what the plan could not know about.
+    """
+    # IMMEDIATE takes the write lock up front, so "locked" surfaces here (after busy_timeout)
+    # instead of midway through a batch. From here on nobody else writes.
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        if con.executemany(_BUMP_GROUP, plan.bumps).rowcount < len(plan.bumps):
+            closed = frozenset(
+                group_id
+                for group_id, _n, _latest in plan.bumps
+                if not con.execute(
+                    "SELECT 1 FROM unanswered_groups WHERE id = ? AND status = 'open'",
+                    (group_id,),
+                ).fetchone()
+            )
+            con.execute("ROLLBACK")
+            return _Conflict(frozenset(), closed)
+        questions = plan.questions
+        first_new_id = 0
+        if plan.new_groups:
+            # The ids SQLite would choose itself, one after another.
+            [(top,)] = con.execute("SELECT coalesce(max(id), 0) FROM unanswered_groups")
+            first_new_id = int(top) + 1
+            con.executemany(
+                _NEW_GROUP, [(first_new_id + k, *row) for k, row in enumerate(plan.new_groups)]
+            )
+            questions = [
+                row if row[-1] is None or row[-1] > 0 else (*row[:-1], first_new_id - 1 - row[-1])
+                for row in questions
+            ]
+        if con.executemany(_INSERT_QUESTION, questions).rowcount < len(questions):
+            con.execute("ROLLBACK")  # keys stored before this batch stay; ours are gone
+            stored = frozenset(
+                row[0]
+                for row in questions
+                if con.execute("SELECT 1 FROM questions WHERE key = ?", (row[0],)).fetchone()
+            )
+            return _Conflict(stored, frozenset())
+        con.executemany(_TOUCH_CHAT, plan.chats)
+        con.executemany(_UPSERT_FEEDBACK, plan.votes)
+        con.execute("COMMIT")
+    except BaseException:
+        # Unconditional: SQLite may already have rolled back (e.g. on SQLITE_FULL), in which
+        # case this fails harmlessly. A transaction left open would make every BEGIN fail.
+        with contextlib.suppress(Exception):
+            con.execute("ROLLBACK")
+        raise
+    return first_new_id
+
+
 # --------------------------------------------------------------------------- storage
 
 
@@ -642,6 +912,11 @@ class Storage:
             raise ValueError("group_similarity must be in (0, 100]")
         if buffer_limit < 1 or batch_size < 1 or busy_timeout_ms < 0 or max_retry_delay <= 0:
             raise ValueError("buffer_limit, batch_size, max_retry_delay must be positive")
+        if not _aiosqlite_supported():
+            raise StorageError(
+                f"aiosqlite {aiosqlite.__version__} lacks Connection._execute/_conn, "
+                "which the log writer uses to commit a batch in one call"
+            )
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = reader = None
@@ -962,99 +1237,26 @@ class Storage:
     async def _commit(self, db: aiosqlite.Connection, items: list[_Item]) -> _GroupIndex:
         """Write ``items`` in one transaction; return the group index as of the commit.
 
-        Group changes are staged on a copy, so a rolled-back batch leaves the live index
-        untouched.
+        Planned on the event loop, then ONE call on the database thread (see "batch
+        writer"). Group changes are staged on a copy, so a rolled-back batch leaves the live
+        index untouched; the caller installs the copy only once the commit succeeded (the
+        write lock keeps the live index from changing meanwhile).
         """
-        groups = self._groups.copy()
-        async with _transaction(db):
-            for item in items:
-                if isinstance(item, _QuestionRow):
-                    await self._insert_question(db, item, groups)
-                else:
-                    await self._upsert_feedback(db, item)
-        return groups
-
-    async def _insert_question(
-        self, db: aiosqlite.Connection, q: _QuestionRow, groups: _GroupIndex
-    ) -> None:
-        inserted, _ = await _run(
-            db,
-            """INSERT INTO questions (key, asked_at, chat_type, user_id, chat_id, message_id,
-                   text, normalized, decision, entry_id, score, latency_ms)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (key) DO NOTHING""",
-            (
-                q.key,
-                q.asked_at,
-                q.chat_type,
-                q.user_id,
-                q.chat_id,
-                q.message_id,
-                q.text,
-                q.normalized,
-                q.decision,
-                q.entry_id,
-                q.score,
-                q.latency_ms,
-            ),
-        )
-        if not inserted:  # same key already stored (a retried batch): keep it idempotent
-            logger.debug("storage: question %s already stored", q.key)
-            return
-        if q.chat_id is not None:
-            await _run(
-                db,
-                """INSERT INTO chats (chat_id, last_active) VALUES (?, ?)
-                   ON CONFLICT (chat_id) DO UPDATE SET
-                       last_active = max(coalesce(last_active, ''), excluded.last_active),
-                       inactive_since = CASE WHEN inactive_since < excluded.last_active
-                                             THEN NULL ELSE inactive_since END""",
-                (q.chat_id, q.asked_at),
-            )
-        if q.decision == "fallback":
-            group_id = await self._assign_group(db, q, groups)
-            if group_id is not None:
-                await _run(db, "UPDATE questions SET group_id = ? WHERE key = ?", (group_id, q.key))
-
-    async def _assign_group(
-        self, db: aiosqlite.Connection, q: _QuestionRow, groups: _GroupIndex
-    ) -> int | None:
-        # The normaliser may strip everything (e.g. only slang fillers); fall back to the text.
-        representative = q.normalized if _group_key(q.normalized) else q.text
-        key = _group_key(representative)
-        if not key:  # emoji or punctuation only: nothing an admin could answer
-            return None
-        while (group_id := groups.match(key)) is not None:
-            touched, _ = await _run(
-                db,
-                """UPDATE unanswered_groups
-                   SET count = count + 1, last_seen = max(last_seen, ?)
-                   WHERE id = ? AND status = 'open'""",
-                (q.asked_at, group_id),
-            )
-            if touched:
-                return group_id
-            groups.discard(group_id)  # closed by another process; the index was stale
-        _, group_id = await _run(
-            db,
-            """INSERT INTO unanswered_groups (status, example, normalized, count,
-                   first_seen, last_seen)
-               VALUES ('open', ?, ?, 1, ?, ?)""",
-            (q.text, representative, q.asked_at, q.asked_at),
-        )
-        groups.add(group_id, key)
-        return group_id
-
-    @staticmethod
-    async def _upsert_feedback(db: aiosqlite.Connection, f: _FeedbackRow) -> None:
-        await _run(
-            db,
-            """INSERT INTO feedback (question_key, entry_id, value, user_id, created_at)
-               VALUES (?, ?, ?, ?, ?)
-               ON CONFLICT (question_key, user_id) DO UPDATE SET
-                   value = excluded.value, entry_id = excluded.entry_id""",
-            (f.question_key, f.entry_id, f.value, f.user_id, f.created_at),
-        )
+        skip: set[str] = set()
+        not_open: set[int] = set()
+        while True:  # a conflict is rare, and each one excludes at least one more row/group
+            plan = await _plan_batch(items, self._groups, skip, not_open)
+            outcome = await _on_db_thread(db, _apply_plan, plan)
+            if not isinstance(outcome, _Conflict):
+                return _final_index(plan, outcome)
+            if outcome.stored_keys <= skip and outcome.not_open <= not_open:
+                # Cannot happen (the thread checks inside its transaction); never spin on it:
+                # the batch goes back to the buffer and is retried after a backoff.
+                raise StorageError("storage: a batch conflict did not resolve")
+            if outcome.stored_keys:
+                logger.debug("storage: %d questions already stored", len(outcome.stored_keys))
+            skip |= outcome.stored_keys
+            not_open |= outcome.not_open
 
     # ------------------------------------------------------------------ direct writes
 

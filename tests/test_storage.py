@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -964,3 +965,267 @@ async def test_integrity_ok_detects_corruption(db_path: Path) -> None:
         assert await s2.integrity_ok() is False
     finally:
         await s2.close()
+
+
+# --------------------------------------------------------------------------- batch writer
+
+_FALLBACK_TEXTS = tuple(
+    f"{subject} di kelurahan {place}"
+    for subject in ("jadwal posyandu", "lampu jalan mati", "banjir", "sampah menumpuk")
+    for place in ("klandasan", "gunung sari", "baru ulu", "manggar", "sepinggan")
+)
+
+
+def _assert_groups_match_questions(db_path: Path, store: Storage) -> None:
+    """Every group counts exactly its linked questions; the live index knows every open one."""
+    counts = dict(raw(db_path, "SELECT id, count FROM unanswered_groups"))
+    linked = dict(
+        raw(
+            db_path,
+            "SELECT group_id, COUNT(*) FROM questions WHERE group_id IS NOT NULL GROUP BY group_id",
+        )
+    )
+    assert counts == linked
+    open_ids = [r[0] for r in raw(db_path, "SELECT id FROM unanswered_groups WHERE status='open'")]
+    assert len(store._groups) == len(open_ids)  # test hook: the in-memory group index
+    assert all(group_id in store._groups for group_id in open_ids)
+
+
+async def test_writer_commits_progressively_while_the_event_loop_is_busy(db_path: Path) -> None:
+    """Handlers keep the loop busy: the writer must keep up, not wait for the final flush.
+
+    Each loop turn gives the writer at most one step, and the loop keeps the GIL busy: a
+    writer needing several awaited database calls per row, or whose database thread cannot
+    get the GIL, falls thousands of rows behind here and overflows the buffer.
+    """
+    s = await open_store(db_path, buffer_limit=2_000)
+    total = 5_000
+    stop = asyncio.Event()
+
+    async def busy_loop() -> None:  # other handlers: short CPU bursts between awaits
+        while not stop.is_set():
+            sum(i * i for i in range(2_000))
+            await asyncio.sleep(0)
+
+    def committed() -> int:
+        return raw(db_path, "SELECT COUNT(*) FROM questions")[0][0]
+
+    busy = asyncio.create_task(busy_loop())
+    polls: list[int] = []
+    fallbacks = 0
+    try:
+        for i in range(total):
+            if i % 3 == 0:
+                fallbacks += 1
+                text = _FALLBACK_TEXTS[i % len(_FALLBACK_TEXTS)]
+                s.log_question(q(text, key=f"u{i}", chat_id=i % 50, user_id=i))
+            else:
+                s.log_question(q(f"pertanyaan {i}", "answer", key=f"u{i}", entry_id="e1"))
+            if i % 10 == 0:
+                s.log_feedback(f"u{i}", "e1", i, 1)
+            if i % 25 == 24:
+                sum(i * i for i in range(2_000))  # this handler's own work
+                await asyncio.sleep(0)
+                polls.append(committed())
+        before_flush = committed()
+    finally:
+        stop.set()
+        await busy
+    try:
+        assert s.dropped_count == 0  # never more than the buffer behind
+        # Committed while the load ran, in many steps, not in one go at the end.
+        assert before_flush >= total // 2
+        assert len(set(polls)) >= 10
+        await flushed(s)
+    finally:
+        await s.close()
+    assert raw(db_path, "SELECT COUNT(*), COUNT(DISTINCT key) FROM questions") == [(total, total)]
+    assert raw(db_path, "SELECT COUNT(*) FROM feedback") == [(total // 10,)]
+    # Each fallback counted once, in the group its text belongs to.
+    assert raw(db_path, "SELECT SUM(count), COUNT(*) FROM unanswered_groups") == [
+        (fallbacks, len(_FALLBACK_TEXTS))
+    ]
+    s2 = await open_store(db_path)
+    try:
+        _assert_groups_match_questions(db_path, s2)
+    finally:
+        await s2.close()
+    assert s.rejected_count == 0
+
+
+async def swap_writer(store: Storage, db_path: Path, factory: type[sqlite3.Connection]) -> None:
+    """Test hook: give the storage a writer connection of a custom sqlite3 class."""
+    writer = await aiosqlite.connect(db_path, isolation_level=None, factory=factory)
+    writer.row_factory = sqlite3.Row
+    await writer.execute("PRAGMA busy_timeout = 100")
+    old, store._writer = store._writer, writer
+    assert old is not None
+    await old.close()
+
+
+async def test_batch_failing_at_commit_is_retried_whole_without_double_counting(
+    db_path: Path,
+) -> None:
+    """The whole batch (inserts, group counts, new groups, votes) is written, then the
+    COMMIT finds the database locked: nothing may survive the rollback - in the file or in
+    the in-memory group index - and the retry must count every question exactly once."""
+    failing = False
+    failed_commits = 0
+
+    class LockedOnCommit(sqlite3.Connection):
+        def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+            nonlocal failed_commits
+            if failing and sql.strip().upper() == "COMMIT":
+                failed_commits += 1
+                exc = sqlite3.OperationalError("database is locked")
+                exc.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
+                raise exc
+            return super().execute(sql, *args)
+
+    store = await open_store(db_path)
+    await swap_writer(store, db_path, LockedOnCommit)
+    try:
+        rabies = "jadwal vaksin rabies gratis"
+        store.log_question(q(rabies, key="a1"))
+        store.log_question(q(rabies + " dmn", key="a2"))
+        store.log_question(q("syarat buat ktp baru", key="a3"))
+        await flushed(store)
+        before = raw(db_path, "SELECT id, count FROM unanswered_groups ORDER BY id")
+        assert [c for _, c in before] == [2, 1]
+        rabies_id = before[0][0]
+
+        failing = True
+        batch = [
+            q(rabies, key="b1"),
+            q("jadwal vaksin rabies gratis kak", key="b2"),
+            q("lampu jalan mati di gang mawar", key="b3"),
+            q("lampu jalan mati gang mawar", key="b4"),
+            q("kapan posyandu buka", "answer", key="b5", entry_id="e1"),
+            q(rabies, key="b1"),  # the same key twice in one batch is stored once
+        ]
+        for rec in batch:
+            store.log_question(rec)
+        store.log_feedback("b5", "e1", 9, -1)
+        with pytest.raises(StorageUnavailable, match="locked"):
+            await store.flush()
+        await asyncio.sleep(0.3)  # the writer retries (and fails) a few more times
+        assert failed_commits >= 2
+        assert store.pending_count == len(batch) + 1
+        assert not store.healthy
+        # Rolled back: neither the file nor the group index kept any of it.
+        assert raw(db_path, "SELECT id, count FROM unanswered_groups ORDER BY id") == before
+        assert raw(db_path, "SELECT COUNT(*) FROM questions") == [(3,)]
+        assert raw(db_path, "SELECT COUNT(*) FROM feedback") == [(0,)]
+        _assert_groups_match_questions(db_path, store)
+
+        failing = False
+        await flushed(store)
+        assert store.healthy and store.pending_count == 0
+        groups = raw(db_path, "SELECT id, count FROM unanswered_groups ORDER BY id")
+        assert [c for _, c in groups] == [4, 1, 2]  # rabies 2 + 2, ktp 1, lampu 2
+        assert raw(db_path, "SELECT COUNT(*) FROM questions") == [(8,)]
+        assert raw(db_path, "SELECT value FROM feedback") == [(-1,)]
+        _assert_groups_match_questions(db_path, store)
+
+        store.log_question(q(rabies, key="c1"))  # the live index still points at the group
+        await flushed(store)
+        assert raw(db_path, "SELECT count FROM unanswered_groups WHERE id = ?", (rabies_id,)) == [
+            (5,)
+        ]
+        _assert_groups_match_questions(db_path, store)
+        assert store.dropped_count == 0 and store.rejected_count == 0
+    finally:
+        failing = False
+        await store.close()
+
+
+async def test_group_closed_by_another_process_is_not_counted(
+    store: Storage, db_path: Path
+) -> None:
+    """The index still lists a group another process answered: a batch must notice, open a
+    fresh group for the questions that matched it, and keep counting the open ones."""
+    store.log_question(q("jadwal vaksin rabies gratis", key="s1"))
+    store.log_question(q("lokasi posyandu terdekat", key="s2"))
+    await flushed(store)
+    ids = dict(raw(db_path, "SELECT example, id FROM unanswered_groups"))
+    con = sqlite3.connect(db_path)
+    con.execute(
+        "UPDATE unanswered_groups SET status = 'answered' WHERE id = ?",
+        (ids["jadwal vaksin rabies gratis"],),
+    )
+    con.commit()
+    con.close()
+    for i, text in enumerate(
+        [
+            "jadwal vaksin rabies gratis dmn",
+            "lokasi posyandu terdekat",
+            "jadwal vaksin rabies gratis",
+        ]
+    ):
+        store.log_question(q(text, key=f"t{i}"))
+    await flushed(store)
+    assert raw(db_path, "SELECT example, status, count FROM unanswered_groups ORDER BY id") == [
+        ("jadwal vaksin rabies gratis", "answered", 1),
+        ("lokasi posyandu terdekat", "open", 2),
+        ("jadwal vaksin rabies gratis dmn", "open", 2),
+    ]
+    _assert_groups_match_questions(db_path, store)
+
+
+async def test_a_later_vote_in_the_same_batch_replaces_the_earlier(
+    store: Storage, db_path: Path
+) -> None:
+    store.log_question(q("Jam buka MPP", "answer", key="v1", entry_id="mpp"))
+    for value, entry in ((1, "mpp"), (-1, "mpp"), (1, "mpp-2")):
+        store.log_feedback("v1", entry, 5, value)
+    store.log_feedback("v1", "mpp", 6, -1)
+    await flushed(store)
+    assert raw(db_path, "SELECT user_id, entry_id, value FROM feedback ORDER BY user_id") == [
+        (5, "mpp-2", 1),
+        (6, "mpp", -1),
+    ]
+
+
+async def test_question_already_stored_is_not_grouped_again(store: Storage, db_path: Path) -> None:
+    """A batch can meet keys the database already has (its commit happened although it was
+    reported failed): those rows are left out, the rest of the batch is written."""
+    rabies = "jadwal vaksin rabies gratis"
+    store.log_question(q(rabies, key="x1"))
+    await flushed(store)
+    store.log_question(q(rabies, key="x1"))  # again: must not count twice
+    store.log_question(q(rabies + " dmn", key="x2"))
+    store.log_question(q("lampu jalan mati di gang mawar", key="x3"))
+    store.log_question(q("kapan posyandu buka", "answer", key="x4", entry_id="e1"))
+    store.log_feedback("x4", "e1", 3, 1)
+    await flushed(store)
+    assert raw(db_path, "SELECT example, count FROM unanswered_groups ORDER BY id") == [
+        (rabies, 2),
+        ("lampu jalan mati di gang mawar", 1),
+    ]
+    assert raw(db_path, "SELECT COUNT(*) FROM questions") == [(4,)]
+    assert raw(db_path, "SELECT COUNT(*) FROM feedback") == [(1,)]
+    _assert_groups_match_questions(db_path, store)
+    assert store.rejected_count == 0 and store.healthy
+
+
+async def test_open_refuses_an_aiosqlite_without_the_internals_the_writer_uses(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delattr(aiosqlite.Connection, "_execute")
+    with pytest.raises(StorageError, match="aiosqlite"):
+        await Storage.open(db_path)
+
+
+async def test_writer_connection_closed_under_the_storage_is_reopened(
+    store: Storage, db_path: Path
+) -> None:
+    writer = store._writer  # test hook: the connection dies between two batches
+    assert writer is not None
+    await writer.close()
+    store.log_question(q("jadwal vaksin rabies gratis", key="cl1"))
+    with pytest.raises(StorageUnavailable, match="closed"):
+        await flushed(store)
+    await flushed(store)
+    assert store._writer is not writer
+    assert raw(db_path, "SELECT key FROM questions") == [("cl1",)]
+    assert await store.count_open_groups() == 1
