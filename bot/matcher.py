@@ -40,7 +40,14 @@ from functools import lru_cache
 from rapidfuzz import fuzz
 
 from bot.knowledge import Entry, Knowledge
-from bot.text import Normalized, Normalizer, affix_roots, format_number, is_number
+from bot.text import (
+    Normalized,
+    Normalizer,
+    affix_roots,
+    fold_words,
+    format_number,
+    is_number,
+)
 
 MAX_QUESTION_CHARS = 1000  # longer messages are matched on a prefix cut at a word
 WEAK_CREDIT = 0.5  # a word found only in the answer text or a figure label
@@ -129,7 +136,7 @@ class _EntryIndex:
     has_figures: bool  # so it can answer "berapa"
     has_value: bool  # one of them is an exact number
     aliases: list[_Alias] = field(default_factory=list)
-    alias_words: dict[str, list[int]] = field(default_factory=dict)  # word -> its aliases
+    alias_words: dict[str, tuple[int, ...]] = field(default_factory=dict)  # word -> aliases
 
 
 class Index:
@@ -151,14 +158,26 @@ class Index:
         self._quantities = frozenset(
             t for q in knowledge.quantities for t in base.normalize(q).tokens
         )
-        # Pass 1: the knowledge's own words, onto which colloquial forms are mapped.
-        own_words = Counter(
-            t
+        # Every text of the knowledge, folded once: topic titles, figure labels and
+        # keywords repeat across entries, and both passes below read the same words.
+        texts = [_texts(entry, knowledge) for entry in knowledge.entries]
+        occurrences = Counter(text for strong, weak in texts for text in (*strong, *weak))
+        folded = {text: fold_words(text) for text in occurrences}
+        folded.update(
+            (text, fold_words(text))
             for entry in knowledge.entries
-            for texts in _texts(entry, knowledge)
-            for text in texts
-            for t in base.normalize_knowledge(text).tokens
+            for f in entry.figures
+            for text in (f.label, f.unit or "", f.text or "")
+            if text not in folded
         )
+        # Pass 1: the knowledge's own words, onto which colloquial forms are mapped.
+        own_words: Counter[str] = Counter()
+        for text, tokens in base.knowledge_tokens(
+            {text: folded[text] for text in occurrences}
+        ).items():
+            count = occurrences[text]
+            for t in tokens:
+                own_words[t] += count
         self.normalizer = Normalizer(
             knowledge.slang,
             knowledge.fillers,
@@ -169,15 +188,14 @@ class Index:
         )
         # Pass 2: the knowledge through the very normaliser questions go through, so
         # "cakupannya" in an alias and "cakupan" in a figure label meet.
-        norm = self.normalizer.normalize_knowledge
+        tokens_of = self.normalizer.knowledge_tokens(folded)
         docs = [
-            (entry, [norm(t) for t in strong], [norm(t) for t in weak])
-            for entry in knowledge.entries
-            for strong, weak in [_texts(entry, knowledge)]
+            (entry, [tokens_of[t] for t in strong], [tokens_of[t] for t in weak])
+            for entry, (strong, weak) in zip(knowledge.entries, texts, strict=True)
         ]
         entry_frequency: Counter[str] = Counter()
         for _, strong, weak in docs:
-            entry_frequency.update({t for nz in strong + weak for t in nz.tokens})
+            entry_frequency.update({t for tokens in strong + weak for t in tokens})
         n = max(len(docs), 1)
         self._weight = {t: math.log(1 + n / df) for t, df in entry_frequency.items()}
         self._unknown_weight = UNKNOWN_FACTOR * math.log(1 + n)
@@ -201,14 +219,15 @@ class Index:
         self._entries: list[_EntryIndex] = []
         self._by_id: dict[str, _EntryIndex] = {}
         self._postings: dict[str, list[int]] = {}
+        shared: dict[tuple[int, ...], tuple[int, ...]] = {}  # one copy of each alias list
         for i, (entry, strong, weak) in enumerate(docs):
-            strong_words = frozenset(t for nz in strong for t in nz.tokens)
-            weak_words = frozenset(t for nz in weak for t in nz.tokens) - strong_words
+            strong_words = frozenset(t for tokens in strong for t in tokens)
+            weak_words = frozenset(t for tokens in weak for t in tokens) - strong_words
             figure_words = frozenset(
                 t
                 for f in entry.figures
                 for text in (f.label, f.unit or "", f.text or "")
-                for t in norm(text).tokens
+                for t in tokens_of[text]
                 if not is_function_word(t)
             )
             has_figures = bool(entry.figures)
@@ -216,12 +235,18 @@ class Index:
             item = _EntryIndex(
                 entry, strong_words, weak_words, figure_words, has_figures, has_value
             )
-            for nz in strong:
-                tokens = frozenset(nz.tokens)
-                if tokens:
-                    for token in tokens:
-                        item.alias_words.setdefault(token, []).append(len(item.aliases))
-                    item.aliases.append(_Alias(nz.text, self._sum(tokens)))
+            alias_words: dict[str, list[int]] = {}
+            for tokens in strong:
+                unique = frozenset(tokens)
+                if unique:
+                    for token in unique:
+                        alias_words.setdefault(token, []).append(len(item.aliases))
+                    item.aliases.append(_Alias(" ".join(tokens), self._sum(unique)))
+            item.alias_words = {
+                token: shared.setdefault(key, key)
+                for token, found in alias_words.items()
+                for key in [tuple(found)]
+            }
             self._entries.append(item)
             self._by_id[entry.id] = item
             for word in strong_words | weak_words:

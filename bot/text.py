@@ -69,6 +69,11 @@ def fold(text: str) -> str:
     return " ".join(text.split())
 
 
+def fold_words(text: str) -> list[str]:
+    """The folded words a normaliser reads (a bounded number of them)."""
+    return fold(text).split()[: MAX_TOKENS * 2]
+
+
 @dataclass(frozen=True)
 class Normalized:
     tokens: tuple[str, ...]
@@ -214,9 +219,25 @@ class Normalizer:
         return cached
 
     def _normalize(self, text: str, names: bool = True) -> Normalized:
+        kept, repairs = self._tokens(fold_words(text))
+        named = frozenset(named_words(text)) & set(kept) if names else frozenset()
+        return Normalized(kept, repairs, named)
+
+    def normalize_knowledge(self, text: str) -> Normalized:
+        """The knowledge's own texts: same tokens, no name detection, not cached per
+        text (tens of thousands of them would only evict residents' questions)."""
+        return self._normalize(text, names=False)
+
+    def knowledge_tokens(self, folded: Mapping[str, list[str]]) -> dict[str, tuple[str, ...]]:
+        """The tokens of many knowledge texts at once, given their :func:`fold_words`:
+        what :meth:`normalize_knowledge` gives, without folding a text twice when two
+        normalisers read the same knowledge."""
+        return {text: self._tokens(words)[0] for text, words in folded.items()}
+
+    def _tokens(self, words: list[str]) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
         tokens: list[str] = []
         repairs: list[tuple[str, str]] = []
-        for raw in fold(text).split()[: MAX_TOKENS * 2]:
+        for raw in words:
             expanded, repair = self._expand_word(raw[:MAX_TOKEN_CHARS])
             tokens.extend(expanded)
             if repair:
@@ -230,13 +251,7 @@ class Normalizer:
             and (len(t) > 1 or t.isdigit() or not self._vocabulary or self._known(t))
         ]
         kept = tuple(tokens[:MAX_TOKENS])
-        named = frozenset(named_words(text)) & set(kept) if names else frozenset()
-        return Normalized(kept, tuple(r for r in repairs if r[0] in kept), named)
-
-    def normalize_knowledge(self, text: str) -> Normalized:
-        """The knowledge's own texts: same tokens, no name detection, not cached per
-        text (tens of thousands of them would only evict residents' questions)."""
-        return self._normalize(text, names=False)
+        return kept, tuple(r for r in repairs if r[0] in kept)
 
     def _expand_word(self, token: str) -> tuple[tuple[str, ...], tuple[str, str] | None]:
         """A word's tokens (and its repair, if guessed), computed once per distinct word."""
