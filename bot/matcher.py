@@ -292,7 +292,9 @@ class Index:
         return missing
 
     def _sum(self, tokens: frozenset[str]) -> float:
-        return sum(self.weight(t) for t in tokens)
+        # fsum: a set's order changes with the hash seed, and a float sum in another
+        # order can differ in the last bit, enough to flip a tie between two aliases.
+        return math.fsum(self.weight(t) for t in tokens)
 
     def topic(self, normalized: Normalized) -> str:
         """The words that say what a question is about, without function words and
