@@ -32,10 +32,12 @@ import heapq
 import math
 import re
 import time
+from array import array
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from typing import TypeVar
 
 from rapidfuzz import fuzz
 
@@ -49,6 +51,7 @@ from bot.text import (
     is_number,
 )
 
+T = TypeVar("T")
 MAX_QUESTION_CHARS = 1000  # longer messages are matched on a prefix cut at a word
 WEAK_CREDIT = 0.5  # a word found only in the answer text or a figure label
 MAX_CANDIDATES = 20  # entries scored in full per question
@@ -121,22 +124,18 @@ class Decision:
         return self.matches[0].score if self.matches else 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class _Alias:
-    text: str
-    weight: float
-
-
-@dataclass
+@dataclass(slots=True)
 class _EntryIndex:
     entry: Entry
-    strong: frozenset[str]
-    weak: frozenset[str]
+    # Each word of its title, questions and keywords -> the aliases (questions etc.)
+    # holding it; its keys are the entry's strong words.
+    alias_words: dict[str, tuple[int, ...]]
+    alias_texts: tuple[str, ...]
+    alias_weights: array[float]  # each alias's summed word weight
+    weak: frozenset[str]  # words only in its answer, figure labels and topic titles
     figure_words: frozenset[str]  # words of its figures' labels and units
     has_figures: bool  # so it can answer "berapa"
     has_value: bool  # one of them is an exact number
-    aliases: list[_Alias] = field(default_factory=list)
-    alias_words: dict[str, tuple[int, ...]] = field(default_factory=dict)  # word -> aliases
 
 
 class Index:
@@ -219,10 +218,24 @@ class Index:
         self._entries: list[_EntryIndex] = []
         self._by_id: dict[str, _EntryIndex] = {}
         self._postings: dict[str, list[int]] = {}
-        shared: dict[tuple[int, ...], tuple[int, ...]] = {}  # one copy of each alias list
+        # Identical small tuples and sets recur across thousands of entries (alias
+        # positions, the words of a figure label): one copy of each keeps memory low.
+        shared: dict = {}
+        word_weight = {t: self.weight(t) for t in entry_frequency}
         for i, (entry, strong, weak) in enumerate(docs):
-            strong_words = frozenset(t for tokens in strong for t in tokens)
-            weak_words = frozenset(t for tokens in weak for t in tokens) - strong_words
+            alias_words: dict[str, list[int]] = {}
+            alias_texts: list[str] = []
+            alias_weights = array("d")
+            for tokens in strong:
+                unique = frozenset(tokens)
+                if unique:
+                    for token in unique:
+                        alias_words.setdefault(token, []).append(len(alias_texts))
+                    alias_texts.append(" ".join(tokens))
+                    # fsum: a set's order follows the hash seed, and a float sum in
+                    # another order can differ in the last bit and flip a tie.
+                    alias_weights.append(math.fsum(map(word_weight.__getitem__, unique)))
+            weak_words = frozenset(t for tokens in weak for t in tokens if t not in alias_words)
             figure_words = frozenset(
                 t
                 for f in entry.figures
@@ -230,30 +243,26 @@ class Index:
                 for t in tokens_of[text]
                 if not is_function_word(t)
             )
-            has_figures = bool(entry.figures)
-            has_value = any(f.value is not None for f in entry.figures)
             item = _EntryIndex(
-                entry, strong_words, weak_words, figure_words, has_figures, has_value
+                entry,
+                {t: _shared(shared, tuple(found)) for t, found in alias_words.items()},
+                tuple(alias_texts),
+                alias_weights,
+                weak_words,
+                _shared(shared, figure_words),
+                bool(entry.figures),
+                any(f.value is not None for f in entry.figures),
             )
-            alias_words: dict[str, list[int]] = {}
-            for tokens in strong:
-                unique = frozenset(tokens)
-                if unique:
-                    for token in unique:
-                        alias_words.setdefault(token, []).append(len(item.aliases))
-                    item.aliases.append(_Alias(" ".join(tokens), self._sum(unique)))
-            item.alias_words = {
-                token: shared.setdefault(key, key)
-                for token, found in alias_words.items()
-                for key in [tuple(found)]
-            }
             self._entries.append(item)
             self._by_id[entry.id] = item
-            for word in strong_words | weak_words:
+            for word in (*alias_words, *weak_words):
                 self._postings.setdefault(word, []).append(i)
-        # Sets only for long lists, where intersecting beats walking the list.
+        # Sets only for lists long enough that intersecting beats walking them, and not
+        # for common words, which never reach that step (see _candidates).
         self._posting_sets = {
-            t: frozenset(p) for t, p in self._postings.items() if len(p) > CANDIDATE_POOL
+            t: frozenset(p)
+            for t, p in self._postings.items()
+            if CANDIDATE_POOL < len(p) <= self._common_df
         }
 
     def weight(self, token: str) -> float:
@@ -276,8 +285,13 @@ class Index:
         has no figure about any of the question's words ("berapa jumlah posyandu")."""
         item = self._by_id[entry_id]
         tokens = normalized.tokens
-        known = item.strong | item.weak
-        missing = [t for t in tokens if (t in self._details or is_number(t)) and t not in known]
+        missing = [
+            t
+            for t in tokens
+            if (t in self._details or is_number(t))
+            and t not in item.alias_words
+            and t not in item.weak
+        ]
         asked = [t for t in tokens if t in self._quantities]
         if WHEN_WORDS.intersection(tokens):  # "tanggal berapa" asks when, not how many
             asked = []
@@ -290,11 +304,6 @@ class Index:
             ):
                 missing = asked
         return missing
-
-    def _sum(self, tokens: frozenset[str]) -> float:
-        # fsum: a set's order changes with the hash seed, and a float sum in another
-        # order can differ in the last bit, enough to flip a tie between two aliases.
-        return math.fsum(self.weight(t) for t in tokens)
 
     def topic(self, normalized: Normalized) -> str:
         """The words that say what a question is about, without function words and
@@ -387,7 +396,7 @@ class Index:
     ) -> Match:
         explained = 0.0
         for token, weight in weights.items():
-            if token in item.strong:
+            if token in item.alias_words:
                 explained += weight
             elif token in item.weak:
                 explained += WEAK_CREDIT * weight
@@ -402,11 +411,10 @@ class Index:
         for a, shared in sorted(shared_by_alias.items()):  # alias order breaks ties
             if shared <= 0:
                 continue
-            alias = item.aliases[a]
-            precision, recall = shared / alias.weight, shared / total
+            precision, recall = shared / item.alias_weights[a], shared / total
             f1 = 2 * precision * recall / (precision + recall)
             if f1 > best_f1:
-                best_f1, best_alias = f1, alias.text
+                best_f1, best_alias = f1, item.alias_texts[a]
         phrasing = (
             F1_SHARE * best_f1 + (1 - F1_SHARE) * fuzz.token_sort_ratio(text, best_alias) / 100
         )
@@ -563,6 +571,10 @@ def _build(knowledge: Knowledge) -> Index:
         if enabled:
             gc.enable()
         gc.freeze()
+
+
+def _shared(pool: dict, value: T) -> T:
+    return pool.setdefault(value, value)
 
 
 def _prefix(question: str) -> str:

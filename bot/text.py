@@ -237,17 +237,21 @@ class Normalizer:
     def _tokens(self, words: list[str]) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
         tokens: list[str] = []
         repairs: list[tuple[str, str]] = []
+        cache = self._words  # hot: every word of every text passes here
         for raw in words:
-            expanded, repair = self._expand_word(raw[:MAX_TOKEN_CHARS])
+            if len(raw) > MAX_TOKEN_CHARS:
+                raw = raw[:MAX_TOKEN_CHARS]
+            expanded, repair = cache.get(raw) or self._expand_word(raw)
             tokens.extend(expanded)
             if repair:
                 repairs.append(repair)
         # Single letters are leftovers of markup or typing ("<b>" -> "b"), unless the
         # slang or smalltalk knows them ("p" is a greeting).
+        fillers = self._fillers
         tokens = [
             t
             for t in self._merge_compounds(tokens)
-            if t not in self._fillers
+            if t not in fillers
             and (len(t) > 1 or t.isdigit() or not self._vocabulary or self._known(t))
         ]
         kept = tuple(tokens[:MAX_TOKENS])
@@ -265,7 +269,7 @@ class Normalizer:
         return cached
 
     def _merge_compounds(self, tokens: list[str]) -> list[str]:
-        if not self._compounds:
+        if self._compound_starts.isdisjoint(tokens):
             return tokens
         merged: list[str] = []
         i = 0
