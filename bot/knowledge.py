@@ -229,33 +229,54 @@ class _FastLoader(getattr(yaml, "CSafeLoader", _NoAliasLoader)):  # type: ignore
     yaml_implicit_resolvers = _NoAliasLoader.yaml_implicit_resolvers
 
 
-def _read_yaml(text: str) -> tuple[Any, dict[Path_, int]]:
-    """Parse YAML and remember the line of every value, keyed by its path."""
+def _read_yaml(text: str, track_lines: bool = False) -> tuple[Any, dict[Path_, int]]:
+    """Parse YAML; with ``track_lines``, also remember the line of every value, keyed by
+    its path. Lines are only needed to report a problem, so a folder is read without
+    them first (faster, and much less memory on a large folder) and a file is read
+    again with them when one of its values is at fault."""
     strict = "&" in text or "*" in text
     loader = _NoAliasLoader(text) if strict else _FastLoader(text)
     try:
         node = loader.get_single_node()
         lines: dict[Path_, int] = {}
-        data = _construct(loader, node, (), lines) if node is not None else None
+        data = (
+            _construct(loader, node, (), lines if track_lines else None)
+            if node is not None
+            else None
+        )
         return data, lines
     finally:
         loader.dispose()
 
 
-def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, lines: dict) -> Any:
-    lines[path] = node.start_mark.line + 1
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, lines: dict | None) -> Any:
+    if lines is not None:
+        lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = _scalar(loader, key_node)
             if not isinstance(key, str | int | bool | float | date) or key is None:
                 raise _YamlProblem(key_node.start_mark.line + 1, "yaml_key_type")
             if key in result:
                 raise _YamlProblem(key_node.start_mark.line + 1, "yaml_duplicate_key", key=key)
-            result[key] = _construct(loader, value_node, (*path, str(key)), lines)
+            child = (*path, str(key)) if lines is not None else path
+            result[key] = _construct(loader, value_node, child, lines)
         return result
     if isinstance(node, yaml.SequenceNode):
+        if lines is None:
+            return [_construct(loader, n, path, None) for n in node.value]
         return [_construct(loader, n, (*path, i), lines) for i, n in enumerate(node.value)]
+    return _scalar(loader, node)
+
+
+def _scalar(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    # Most values are plain strings: skip the constructor's bookkeeping for them.
+    if node.tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
+        return node.value
     return loader.construct_object(node, deep=True)
 
 
@@ -273,8 +294,16 @@ def _line_of(lines: dict[Path_, int], loc: Iterable[str | int]) -> int:
 class _Parsed:
     name: str
     model: KnowledgeFile
-    lines: dict[Path_, int]
+    text: str
     digest: str
+    _lines: dict[Path_, int] | None = None
+
+    @property
+    def lines(self) -> dict[Path_, int]:
+        """Line of every value, read only when a problem in this file needs one."""
+        if self._lines is None:
+            self._lines = _read_yaml(self.text, track_lines=True)[1]
+        return self._lines
 
 
 def _parse_file(path: Path, root: Path, problems: list[Problem]) -> _Parsed | None:
@@ -290,7 +319,7 @@ def _parse_file(path: Path, root: Path, problems: list[Problem]) -> _Parsed | No
         problems.append(Problem(name, 1, "file_not_utf8", {"error": str(exc)}))
         return None
     try:
-        data, lines = _read_yaml(text)
+        data, _ = _read_yaml(text)
     except _YamlProblem as exc:
         problems.append(Problem(name, exc.line, exc.code, exc.params))
         return None
@@ -308,6 +337,7 @@ def _parse_file(path: Path, root: Path, problems: list[Problem]) -> _Parsed | No
     try:
         model = KnowledgeFile.model_validate(data)
     except ValidationError as exc:
+        lines = _read_yaml(text, track_lines=True)[1]
         for err in exc.errors():
             loc = [part for part in err["loc"] if not isinstance(part, str) or part]
             problems.append(
@@ -319,7 +349,7 @@ def _parse_file(path: Path, root: Path, problems: list[Problem]) -> _Parsed | No
                 )
             )
         return None
-    return _Parsed(name, model, lines, hashlib.sha256(raw).hexdigest())
+    return _Parsed(name, model, text, hashlib.sha256(raw).hexdigest())
 
 
 def _where(loc: Iterable[Any]) -> str:
@@ -429,7 +459,7 @@ def _assemble(parsed: list[_Parsed], problems: list[Problem]) -> Knowledge:
                         Problem(*where(p, *base, field_name, j), code, {"id": entry.id, "ref": ref})
                     )
         for j, question in enumerate(entry.questions):
-            key = normalizer.normalize(question).text
+            key = normalizer.normalize_knowledge(question).text
             owner = claimed.setdefault(key, entry.id)
             if owner != entry.id:
                 problems.append(
