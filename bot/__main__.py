@@ -24,6 +24,7 @@ from bot.knowledge import Knowledge, Problem, check_knowledge
 from bot.locale import Locale
 from bot.matcher import Decision, DecisionKind, Engine
 from bot.reports import groups_csv_bytes, replay_open_groups, stats_chart_png, stats_lines
+from bot.snapshot import open_index
 from bot.storage import Storage
 
 Command = Callable[[argparse.Namespace, Locale], int]
@@ -106,12 +107,14 @@ def _knowledge_dir(args: argparse.Namespace) -> Path:
     return args.knowledge or load_settings().knowledge_dir
 
 
-def _load(args: argparse.Namespace, locale: Locale) -> Knowledge | None:
-    knowledge, problems = check_knowledge(_knowledge_dir(args))
-    if knowledge is None:
+def _engine(args: argparse.Namespace, locale: Locale) -> Engine | None:
+    """The engine over the checked knowledge (from its snapshot when unchanged)."""
+    index, problems = open_index(_knowledge_dir(args), load_settings().cache_dir)
+    if index is None:
         _print_problems(problems, locale, sys.stderr)
         print(locale.t("cli.knowledge_broken"), file=sys.stderr)
-    return knowledge
+        return None
+    return Engine(index)
 
 
 def _print_problems(problems: list[Problem], locale: Locale, out: TextIO) -> None:
@@ -163,12 +166,12 @@ def cmd_run(args: argparse.Namespace, locale: Locale) -> int:
     if args.knowledge:
         settings = replace(settings, knowledge_dir=args.knowledge)
     setup_logging(settings.log_level, settings)
-    knowledge = _load(args, locale)
-    if knowledge is None:
+    engine = _engine(args, locale)
+    if engine is None:
         return 1
     from bot.telegram.app import run  # Telegram is imported only when it is needed
 
-    run(settings, Engine(knowledge), locale)
+    run(settings, engine, locale)
     return 0
 
 
@@ -198,10 +201,10 @@ def cmd_check(args: argparse.Namespace, locale: Locale) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, locale: Locale) -> int:
-    knowledge = _load(args, locale)
-    if knowledge is None:
+    engine = _engine(args, locale)
+    if engine is None:
         return 1
-    engine, renderer = Engine(knowledge), Renderer(locale)
+    knowledge, renderer = engine.knowledge, Renderer(locale)
     questions = sys.stdin if args.question == "-" else [args.question]
     out = sys.stdout
     for line in questions:
@@ -219,10 +222,10 @@ def cmd_ask(args: argparse.Namespace, locale: Locale) -> int:
 
 
 def cmd_chat(args: argparse.Namespace, locale: Locale) -> int:
-    knowledge = _load(args, locale)
-    if knowledge is None:
+    engine = _engine(args, locale)
+    if engine is None:
         return 1
-    engine, renderer = Engine(knowledge), Renderer(locale)
+    knowledge, renderer = engine.knowledge, Renderer(locale)
     exit_words = set(locale.t("cli.chat_exit_words").split())
     date = renderer.date(knowledge.as_of) if knowledge.as_of else "-"
     print(locale.t("cli.chat_welcome", date=date))
@@ -252,8 +255,8 @@ def cmd_chat(args: argparse.Namespace, locale: Locale) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, locale: Locale) -> int:
-    knowledge = _load(args, locale)
-    if knowledge is None:
+    engine = _engine(args, locale)
+    if engine is None:
         return 1
     if not args.file.exists():
         print(locale.t("cli.eval_missing", path=args.file), file=sys.stderr)
@@ -261,7 +264,7 @@ def cmd_eval(args: argparse.Namespace, locale: Locale) -> int:
     cases = load_cases(args.file)
     if args.shared and args.shared.exists():
         cases += load_shared_out_of_scope(args.shared, split="dev")
-    report = evaluate(Engine(knowledge), cases)
+    report = evaluate(engine, cases)
     summary = report.summary()
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -322,10 +325,9 @@ def cmd_unanswered(args: argparse.Namespace, locale: Locale) -> int:
 
 
 def cmd_replay(args: argparse.Namespace, locale: Locale) -> int:
-    knowledge = _load(args, locale)
-    if knowledge is None:
+    engine = _engine(args, locale)
+    if engine is None:
         return 1
-    engine = Engine(knowledge)
 
     async def work(storage: Storage) -> int:
         results = await replay_open_groups(storage, engine)
@@ -356,9 +358,10 @@ def cmd_replay(args: argparse.Namespace, locale: Locale) -> int:
 
 
 def cmd_stats(args: argparse.Namespace, locale: Locale) -> int:
-    knowledge = _load(args, locale)
-    if knowledge is None:
+    engine = _engine(args, locale)
+    if engine is None:
         return 1
+    knowledge = engine.knowledge
 
     async def work(storage: Storage) -> int:
         report = await storage.stats(max(1, min(args.days, 3650)))

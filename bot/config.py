@@ -34,6 +34,7 @@ class Settings:
     base_url: str = DEFAULT_BASE_URL
     db_path: Path = ROOT / "data" / "bot.db"
     knowledge_dir: Path = KNOWLEDGE_DIR
+    cache_dir: Path | None = None  # index snapshots (load_settings: data/cache); None: off
     staff_ids: frozenset[int] = frozenset()
     staff_chat_id: int | None = None
     log_level: str = "INFO"
@@ -113,11 +114,13 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_token: bool = Fa
         problems.append(("config.bad_webhook_secret", {}))
 
     knowledge_dir = Path(get("BOT_KNOWLEDGE_DIR") or KNOWLEDGE_DIR)
+    cache = get("BOT_CACHE_DIR")
     settings = Settings(
         token=token,
         base_url=base_url,
         db_path=Path(get("BOT_DB_PATH") or ROOT / "data" / "bot.db"),
         knowledge_dir=knowledge_dir,
+        cache_dir=None if cache == "off" else Path(cache or ROOT / "data" / "cache"),
         staff_ids=frozenset(staff_ids),
         staff_chat_id=staff_chat_id,
         log_level=log_level,

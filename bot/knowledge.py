@@ -486,8 +486,17 @@ def _assemble(parsed: list[_Parsed], problems: list[Problem]) -> Knowledge:
         places=frozenset(places),
         quantities=frozenset(quantities),
         smalltalk=smalltalk,
-        fingerprint=hashlib.sha256("".join(p.digest for p in parsed).encode()).hexdigest()[:16],
+        fingerprint=_fingerprint(p.digest for p in parsed),
     )
+
+
+def _fingerprint(digests: Iterable[str]) -> str:
+    return hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """What :attr:`Knowledge.fingerprint` will be for this folder, from its bytes alone."""
+    return _fingerprint(hashlib.sha256(f.read_bytes()).hexdigest() for f in knowledge_files(folder))
 
 
 def allowed_numbers(entry: Entry) -> set[Decimal]:

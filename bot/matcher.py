@@ -426,16 +426,19 @@ class Engine:
     """Holds the current index; a reload swaps it in one assignment, so a question is
     always answered entirely by the old knowledge or entirely by the new."""
 
-    def __init__(self, knowledge: Knowledge, thresholds: Thresholds | None = None) -> None:
+    def __init__(self, knowledge: Knowledge | Index, thresholds: Thresholds | None = None) -> None:
+        """From knowledge (indexed here) or from an index already built or read back
+        from a snapshot (:mod:`bot.snapshot`)."""
         self.thresholds = thresholds or Thresholds()
-        self._index = _build(knowledge)
+        self._index = knowledge if isinstance(knowledge, Index) else build_index(knowledge)
 
     @property
     def knowledge(self) -> Knowledge:
         return self._index.knowledge
 
-    def swap(self, knowledge: Knowledge) -> None:
-        index = _build(knowledge)  # built fully before anyone can see it
+    def swap(self, knowledge: Knowledge | Index) -> None:
+        # Built fully before anyone can see it.
+        index = knowledge if isinstance(knowledge, Index) else build_index(knowledge)
         self._index = index  # the old index has no reference cycles: freed right here
 
     def normalize(self, question: str) -> Normalized:
@@ -555,7 +558,7 @@ def _texts(entry: Entry, knowledge: Knowledge) -> tuple[list[str], list[str]]:
     return strong, weak
 
 
-def _build(knowledge: Knowledge) -> Index:
+def build_index(knowledge: Knowledge) -> Index:
     """Build an index without the garbage collector, then freeze what exists.
 
     A large index is hundreds of thousands of objects; every full collection would walk

@@ -16,6 +16,15 @@ from bot.locale import Locale
 from bot.matcher import Engine
 from bot.paths import KNOWLEDGE_DIR
 
+
+@pytest.fixture(autouse=True, scope="session")
+def _index_snapshots_in_a_temp_folder(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Commands run in-process save index snapshots; never into the checkout's data/."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BOT_CACHE_DIR", str(tmp_path_factory.mktemp("snapshots")))
+        yield
+
+
 MINI_SOURCES = """\
 sources:
   - id: sumber-uji

@@ -104,6 +104,7 @@ def start_bot(stub: BotApiStub, tmp_path: Path, knowledge_dir: Path, **extra: st
         **clean_environ(),
         **stub.env(),
         "BOT_DB_PATH": str(db_path),
+        "BOT_CACHE_DIR": str(db_path.parent / "cache"),
         "BOT_STAFF_IDS": str(STAFF_ID),
         "BOT_KNOWLEDGE_DIR": str(knowledge_dir),
         "LOG_LEVEL": "INFO",

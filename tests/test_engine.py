@@ -350,7 +350,8 @@ def test_decisions_do_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
     questions = "\n".join(c.q for c in load_cases(DEFAULT_EVAL)) + "\n"
     outputs = []
     for seed in ("1", "2"):
-        env = {**os.environ, "PYTHONHASHSEED": seed, "BOT_DB_PATH": str(tmp_path / "x.db")}
+        env = {**os.environ, "PYTHONHASHSEED": seed, "BOT_CACHE_DIR": "off"}
+        env["BOT_DB_PATH"] = str(tmp_path / "x.db")
         done = subprocess.run(
             [sys.executable, "-m", "bot", "ask", "--json", "-"],
             input=questions,

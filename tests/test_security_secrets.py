@@ -204,6 +204,7 @@ def test_a_rejected_token_exits_cleanly_without_printing_it(tmp_path: Path) -> N
             **stub.env(),
             "TELEGRAM_BOT_TOKEN": "7012345678:AAWrongButSecretPart_42",
             "BOT_DB_PATH": str(tmp_path / "bot.db"),
+            "BOT_CACHE_DIR": str(tmp_path / "cache"),
             "LOG_LEVEL": "DEBUG",
             "PYTHONUNBUFFERED": "1",
         }

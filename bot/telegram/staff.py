@@ -21,8 +21,8 @@ from telegram.constants import ChatType
 from telegram.error import ChatMigrated, Forbidden, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot.knowledge import check_knowledge_quietly
 from bot.reports import csv_bytes, stats_chart_png, stats_lines
+from bot.snapshot import open_index
 from bot.storage import Group, StorageError
 from bot.telegram.callbacks import StaffIgnore, StaffPage, decode, encode
 from bot.telegram.messages import edit_text, send_long
@@ -272,14 +272,15 @@ async def reload_knowledge(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 async def reload_engine(svc: Services) -> tuple[bool, str]:
     """Validate and swap in the knowledge; on any problem keep serving the old one."""
-    knowledge, problems = await asyncio.to_thread(
-        check_knowledge_quietly, svc.settings.knowledge_dir
+    index, problems = await asyncio.to_thread(
+        open_index, svc.settings.knowledge_dir, svc.settings.cache_dir
     )
-    if knowledge is None:
+    if index is None:
         lines = [svc.t("staff.reload_failed", count=len(problems))]
         lines += [html.escape(svc.renderer.problem(p)) for p in problems[:30]]
         return False, "\n".join(lines)
-    await asyncio.to_thread(svc.engine.swap, knowledge)
+    svc.engine.swap(index)  # one assignment: built (or read) fully in the thread above
+    knowledge = index.knowledge
     return True, svc.t(
         "staff.reload_ok",
         entries=len(knowledge.entries),

@@ -1,0 +1,134 @@
+"""A built index kept on disk, so a restart with unchanged knowledge skips the work.
+
+Parsing, validating and indexing a large knowledge folder takes seconds; a restart
+with the very same files (a deploy, a crash, every ``ask`` call) need not repeat it.
+The snapshot is only a cache, keyed by the SHA-256 of every knowledge file *and* by
+the engine's own code and library versions: a missing, stale or unreadable one is
+rebuilt from the YAML, which stays the only truth. A snapshot exists only for
+knowledge that passed validation, and validation depends on nothing but those bytes
+and that code, so reading one back skips nothing a check would have found.
+
+It is a pickle, so the cache folder must be as trusted as the code itself (it lives in
+``data/``, beside the database, by default; ``BOT_CACHE_DIR`` moves it, ``off`` turns
+it off).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import logging
+import os
+import pickle
+import sys
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+from bot.knowledge import Problem, check_knowledge_quietly, folder_fingerprint
+from bot.matcher import Index, build_index
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1  # bump when the snapshot's layout changes in a way the code hash misses
+# What an index is built by: any change to these makes every old snapshot stale.
+CODE_FILES = ("knowledge.py", "text.py", "matcher.py", "snapshot.py")
+PACKAGES = ("pydantic", "pydantic-core", "PyYAML", "rapidfuzz", "wordfreq")
+PREFIX = "index-"
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    digest = hashlib.sha256(f"{FORMAT} {sys.version}".encode())
+    here = Path(__file__).resolve().parent
+    for name in CODE_FILES:
+        digest.update((here / name).read_bytes())
+    for package in PACKAGES:
+        try:
+            digest.update(f"{package}={metadata.version(package)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{package}=?".encode())
+    return digest.hexdigest()[:12]
+
+
+def snapshot_path(folder: Path, cache_dir: Path) -> Path:
+    return cache_dir / f"{PREFIX}{folder_fingerprint(folder)}-{code_version()}.pickle"
+
+
+def open_index(folder: Path, cache_dir: Path | None) -> tuple[Index | None, list[Problem]]:
+    """The index of ``folder``: read from its snapshot when there is one, otherwise
+    checked and built (and saved for next time). ``None`` with the problems when the
+    folder does not pass validation."""
+    if cache_dir is None:
+        return _check_and_build(folder)
+    path = snapshot_path(folder, cache_dir)
+    index = _read(path)
+    if index is not None:
+        return index, []
+    index, problems = _check_and_build(folder)
+    # Only if the files did not change while they were read: the name must tell the truth.
+    if index is not None and path == snapshot_path(folder, cache_dir):
+        _write(index, path)
+    return index, problems
+
+
+def _check_and_build(folder: Path) -> tuple[Index | None, list[Problem]]:
+    knowledge, problems = check_knowledge_quietly(folder)
+    if knowledge is None:
+        return None, problems
+    return build_index(knowledge), []
+
+
+def _read(path: Path) -> Index | None:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        log.warning("index snapshot %s unreadable (%s): rebuilding", path.name, exc)
+        return None
+    # Like a fresh build: no collector passes over the objects being made, then frozen
+    # (the index is free of reference cycles, see matcher.build_index).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        index = pickle.loads(data)
+    except Exception as exc:  # a truncated or foreign file is only a cache miss
+        log.warning("index snapshot %s damaged (%s): rebuilding", path.name, type(exc).__name__)
+        _remove(path)
+        return None
+    finally:
+        if enabled:
+            gc.enable()
+        gc.freeze()
+    if not isinstance(index, Index):
+        log.warning("index snapshot %s holds no index: rebuilding", path.name)
+        _remove(path)
+        return None
+    return index
+
+
+def _write(index: Index, path: Path) -> None:
+    """Atomically (a reader sees the old file or the whole new one), then remove the
+    snapshots of older knowledge. Failing to save is logged, never fatal."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with temp.open("wb") as out:
+            # Straight to the file: the pickler hands over frames as it goes, and each
+            # write lets other threads (the bot's event loop) run.
+            pickle.dump(index, out, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temp, path)
+    except OSError as exc:
+        log.warning("index snapshot not saved (%s)", exc)
+        _remove(temp)
+        return
+    for old in path.parent.glob(f"{PREFIX}*.pickle"):
+        if old != path:
+            _remove(old)
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()

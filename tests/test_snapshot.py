@@ -1,0 +1,137 @@
+"""Index snapshots: a restart with unchanged knowledge reads the built index back; any
+change to the files, the code or the snapshot itself means a fresh check and build."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+import bot.snapshot as snapshot
+from bot.matcher import DecisionKind, Engine, Index
+from bot.snapshot import open_index, snapshot_path
+from tests.conftest import MINI_ENTRIES, write_knowledge
+
+QUESTIONS = ["brp persen warga punya bpjs", "embung aji raden", "siapa presiden amerika", ""]
+
+
+def snapshots(cache: Path) -> list[Path]:
+    return sorted(cache.glob("index-*.pickle"))
+
+
+def answers(index: Index) -> list[tuple[str, tuple[str, ...], tuple[float, ...]]]:
+    engine = Engine(index)
+    return [
+        (
+            d.kind.value,
+            tuple(m.entry.id for m in d.matches),
+            tuple(m.score for m in d.matches),
+        )
+        for d in map(engine.decide, QUESTIONS)
+    ]
+
+
+def test_first_open_builds_and_saves_then_a_restart_reads_it(
+    mini_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    built, problems = open_index(mini_dir, cache)
+    assert built is not None and problems == []
+    assert snapshots(cache) == [snapshot_path(mini_dir, cache)]
+
+    def refuse(*_: object) -> None:
+        raise AssertionError("rebuilt instead of read from the snapshot")
+
+    monkeypatch.setattr(snapshot, "build_index", refuse)
+    monkeypatch.setattr(snapshot, "check_knowledge_quietly", refuse)
+    read, problems = open_index(mini_dir, cache)
+    assert read is not None and read is not built and problems == []
+    assert read.knowledge == built.knowledge
+    assert answers(read) == answers(built)
+    assert answers(read)[0][:2] == (DecisionKind.ANSWER.value, ("uhc",))
+
+
+def test_an_edited_file_is_rebuilt_and_the_old_snapshot_removed(
+    mini_dir: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    before, _ = open_index(mini_dir, cache)
+    old = snapshots(cache)
+    edited = MINI_ENTRIES.replace("title: Cakupan UHC", "title: Cakupan UHC warga")
+    write_knowledge(mini_dir, entries__yaml=edited)
+    after, _ = open_index(mini_dir, cache)
+    assert before is not None and after is not None
+    assert after.knowledge.fingerprint != before.knowledge.fingerprint
+    assert after.knowledge.by_id["uhc"].title == "Cakupan UHC warga"
+    assert snapshots(cache) == [snapshot_path(mini_dir, cache)] != old
+
+
+def test_new_code_never_reads_an_old_snapshot(
+    mini_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    open_index(mini_dir, cache)
+    monkeypatch.setattr(snapshot, "code_version", lambda: "another-version")
+    index, _ = open_index(mini_dir, cache)
+    assert index is not None
+    assert [p.name for p in snapshots(cache)] == [
+        f"index-{index.knowledge.fingerprint}-another-version.pickle"
+    ]
+
+
+@pytest.mark.parametrize("damage", [b"", b"not a pickle", b"\x80\x05K\x01."])
+def test_a_damaged_snapshot_is_rebuilt_not_fatal(
+    mini_dir: Path, tmp_path: Path, damage: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = tmp_path / "cache"
+    good, _ = open_index(mini_dir, cache)
+    path = snapshot_path(mini_dir, cache)
+    path.write_bytes(damage)  # truncated, garbage, or a pickle of something else (1)
+    with caplog.at_level(logging.WARNING, logger="bot.snapshot"):
+        index, problems = open_index(mini_dir, cache)
+    assert index is not None and problems == []
+    assert good is not None and answers(index) == answers(good)
+    assert "rebuilding" in caplog.text
+    assert path.stat().st_size > 1000  # saved again, whole
+
+
+def test_broken_knowledge_reports_problems_and_saves_nothing(tmp_path: Path) -> None:
+    folder = write_knowledge(tmp_path / "knowledge", entries__yaml="entries: [\n")
+    cache = tmp_path / "cache"
+    index, problems = open_index(folder, cache)
+    assert index is None
+    assert [p.code for p in problems] == ["yaml_syntax"]
+    assert snapshots(cache) == []
+
+
+def test_an_unwritable_cache_folder_only_costs_the_next_start(
+    mini_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the folder should be")
+    with caplog.at_level(logging.WARNING, logger="bot.snapshot"):
+        index, problems = open_index(mini_dir, blocker)
+    assert index is not None and problems == []
+    assert "not saved" in caplog.text
+
+
+def test_caching_off_always_checks_and_builds(mini_dir: Path, tmp_path: Path) -> None:
+    index, problems = open_index(mini_dir, None)
+    assert index is not None and problems == []
+    assert list(tmp_path.rglob("index-*.pickle")) == []
+
+
+def test_cli_ask_uses_the_snapshot_folder_from_settings(
+    mini_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from bot.__main__ import main
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("BOT_CACHE_DIR", str(cache))
+    assert main(["ask", "--knowledge", str(mini_dir), "cakupan uhc"]) == 0
+    first = capsys.readouterr().out
+    assert snapshots(cache) == [snapshot_path(mini_dir, cache)]
+    assert main(["ask", "--knowledge", str(mini_dir), "cakupan uhc"]) == 0
+    assert capsys.readouterr().out == first
+    assert "98,76 persen" in first
