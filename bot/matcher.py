@@ -171,10 +171,9 @@ class Index:
         )
         # Pass 1: the knowledge's own words, onto which colloquial forms are mapped.
         own_words: Counter[str] = Counter()
-        for text, tokens in base.knowledge_tokens(
-            {text: folded[text] for text in occurrences}
-        ).items():
-            count = occurrences[text]
+        base_tokens = base.knowledge_tokens(folded)
+        for text, count in occurrences.items():
+            tokens = base_tokens[text]
             for t in tokens:
                 own_words[t] += count
         self.normalizer = Normalizer(
@@ -187,7 +186,7 @@ class Index:
         )
         # Pass 2: the knowledge through the very normaliser questions go through, so
         # "cakupannya" in an alias and "cakupan" in a figure label meet.
-        tokens_of = self.normalizer.knowledge_tokens(folded)
+        tokens_of = self.normalizer.knowledge_tokens(folded, like=(base, base_tokens))
         docs = [
             (entry, [tokens_of[t] for t in strong], [tokens_of[t] for t in weak])
             for entry, (strong, weak) in zip(knowledge.entries, texts, strict=True)

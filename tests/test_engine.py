@@ -364,3 +364,31 @@ def test_decisions_do_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
         outputs.append(done.stdout)
     assert outputs[0].count("\n") == questions.count("\n") > 300
     assert outputs[0] == outputs[1]
+
+
+def test_reading_knowledge_texts_like_another_normaliser_changes_no_token(
+    knowledge: Knowledge,
+) -> None:
+    """Indexing reuses the first pass's tokens for texts whose words the full normaliser
+    reads alike; that shortcut must give exactly what reading every text gives."""
+    from collections import Counter
+
+    from bot.matcher import is_indonesian_word
+    from bot.text import Normalizer, affix_roots, fold_words
+
+    texts = [t for e in knowledge.entries for t in (e.title, e.answer, *e.questions)]
+    texts += ["cakupannya naik", "datanya a b 7", "gratisss", "x" * 50 + "nya", "anak2", "bpp"]
+    folded = {t: fold_words(t) for t in texts}
+    base = knowledge.normalizer()
+    first = base.knowledge_tokens(folded)
+    vocabulary = Counter(t for tokens in first.values() for t in tokens)
+    full = Normalizer(
+        knowledge.slang,
+        knowledge.fillers,
+        vocabulary=vocabulary,
+        roots=affix_roots,
+        is_word=is_indonesian_word,
+    )
+    shortcut = full.knowledge_tokens(folded, like=(base, first))
+    assert shortcut == full.knowledge_tokens(folded)
+    assert shortcut["cakupannya naik"] == ("cakupan", "naik") != first["cakupannya naik"]
