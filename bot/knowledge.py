@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Protocol
 
 import yaml
 from pydantic import (
@@ -306,7 +306,18 @@ class _Parsed:
         return self._lines
 
 
-def _parse_file(path: Path, root: Path, problems: list[Problem]) -> _Parsed | None:
+class ParsedFiles(Protocol):
+    """Where files already parsed and validated are kept by the SHA-256 of their bytes
+    (see :mod:`bot.snapshot`): after an edit, only the edited file is read again."""
+
+    def get(self, digest: str) -> KnowledgeFile | None: ...
+
+    def put(self, digest: str, model: KnowledgeFile) -> None: ...
+
+
+def _parse_file(
+    path: Path, root: Path, problems: list[Problem], cache: ParsedFiles | None = None
+) -> _Parsed | None:
     name = str(path.relative_to(root.parent)) if path.is_relative_to(root.parent) else path.name
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
@@ -318,6 +329,10 @@ def _parse_file(path: Path, root: Path, problems: list[Problem]) -> _Parsed | No
     except UnicodeDecodeError as exc:
         problems.append(Problem(name, 1, "file_not_utf8", {"error": str(exc)}))
         return None
+    digest = hashlib.sha256(raw).hexdigest()
+    known = cache.get(digest) if cache else None
+    if known is not None:  # these very bytes passed this very validation before
+        return _Parsed(name, known, text, digest)
     try:
         data, _ = _read_yaml(text)
     except _YamlProblem as exc:
@@ -349,7 +364,9 @@ def _parse_file(path: Path, root: Path, problems: list[Problem]) -> _Parsed | No
                 )
             )
         return None
-    return _Parsed(name, model, text, hashlib.sha256(raw).hexdigest())
+    if cache:
+        cache.put(digest, model)
+    return _Parsed(name, model, text, digest)
 
 
 def _where(loc: Iterable[Any]) -> str:
@@ -373,27 +390,32 @@ def knowledge_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.yaml") if p.is_file())
 
 
-def check_knowledge(folder: Path) -> tuple[Knowledge | None, list[Problem]]:
-    """Validate every file in ``folder``; return the knowledge only if all is well."""
+def check_knowledge(
+    folder: Path, cache: ParsedFiles | None = None
+) -> tuple[Knowledge | None, list[Problem]]:
+    """Validate every file in ``folder``; return the knowledge only if all is well.
+    The checks across files (ids, references, questions claimed twice) always run."""
     problems: list[Problem] = []
     files = knowledge_files(folder)
     if not files:
         return None, [Problem(str(folder), 1, "no_files")]
-    parsed = [p for p in (_parse_file(f, folder, problems) for f in files) if p]
+    parsed = [p for p in (_parse_file(f, folder, problems, cache) for f in files) if p]
     if problems:
         return None, problems
     knowledge = _assemble(parsed, problems)
     return (knowledge if not problems else None), problems
 
 
-def check_knowledge_quietly(folder: Path) -> tuple[Knowledge | None, list[Problem]]:
+def check_knowledge_quietly(
+    folder: Path, cache: ParsedFiles | None = None
+) -> tuple[Knowledge | None, list[Problem]]:
     """:func:`check_knowledge` with the garbage collector paused: parsing a large folder
     makes many short-lived objects, and each full collection would stall the event loop
     of a running bot (they are freed by reference counting anyway)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return check_knowledge(folder)
+        return check_knowledge(folder, cache)
     finally:
         if enabled:
             gc.enable()

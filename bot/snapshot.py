@@ -8,9 +8,13 @@ rebuilt from the YAML, which stays the only truth. A snapshot exists only for
 knowledge that passed validation, and validation depends on nothing but those bytes
 and that code, so reading one back skips nothing a check would have found.
 
-It is a pickle, so the cache folder must be as trusted as the code itself (it lives in
-``data/``, beside the database, by default; ``BOT_CACHE_DIR`` moves it, ``off`` turns
-it off).
+When the files did change, each one that did not is taken from ``files/`` (parsed
+and validated before, kept by the SHA-256 of its bytes), so an edit to one file of
+fifty parses one file; the checks across files and the index build always run.
+
+These are pickles, so the cache folder must be as trusted as the code itself (it lives
+in ``data/``, beside the database, by default; ``BOT_CACHE_DIR`` moves it, ``off``
+turns it off).
 """
 
 from __future__ import annotations
@@ -25,8 +29,15 @@ import sys
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
-from bot.knowledge import Problem, check_knowledge_quietly, folder_fingerprint
+from bot.knowledge import (
+    KnowledgeFile,
+    ParsedFiles,
+    Problem,
+    check_knowledge_quietly,
+    folder_fingerprint,
+)
 from bot.matcher import Index, build_index
 
 log = logging.getLogger(__name__)
@@ -36,6 +47,8 @@ FORMAT = 1  # bump when the snapshot's layout changes in a way the code hash mis
 CODE_FILES = ("knowledge.py", "text.py", "matcher.py", "snapshot.py")
 PACKAGES = ("pydantic", "pydantic-core", "PyYAML", "rapidfuzz", "wordfreq")
 PREFIX = "index-"
+FILES = "files"  # subfolder of parsed knowledge files
+PREFIX_FILE = "file-"
 
 
 @lru_cache(maxsize=1)
@@ -66,27 +79,60 @@ def open_index(folder: Path, cache_dir: Path | None) -> tuple[Index | None, list
     index = _read(path)
     if index is not None:
         return index, []
-    index, problems = _check_and_build(folder)
+    files = _ParsedFiles(cache_dir / FILES)
+    index, problems = _check_and_build(folder, files)
+    if index is None:
+        return None, problems
+    files.forget_others()
     # Only if the files did not change while they were read: the name must tell the truth.
-    if index is not None and path == snapshot_path(folder, cache_dir):
+    if path == snapshot_path(folder, cache_dir):
         _write(index, path)
     return index, problems
 
 
-def _check_and_build(folder: Path) -> tuple[Index | None, list[Problem]]:
-    knowledge, problems = check_knowledge_quietly(folder)
+def _check_and_build(
+    folder: Path, files: ParsedFiles | None = None
+) -> tuple[Index | None, list[Problem]]:
+    knowledge, problems = check_knowledge_quietly(folder, files)
     if knowledge is None:
         return None, problems
     return build_index(knowledge), []
 
 
-def _read(path: Path) -> Index | None:
+class _ParsedFiles:
+    """Each knowledge file, parsed and validated, by the SHA-256 of its bytes: when one
+    file of many is edited, only that one is parsed again (YAML is the slow part)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.used: set[Path] = set()
+
+    def _path(self, digest: str) -> Path:
+        return self.folder / f"{PREFIX_FILE}{digest}-{code_version()}.pickle"
+
+    def get(self, digest: str) -> KnowledgeFile | None:
+        path = self._path(digest)
+        self.used.add(path)
+        model = _read(path, KnowledgeFile)
+        return model if isinstance(model, KnowledgeFile) else None
+
+    def put(self, digest: str, model: KnowledgeFile) -> None:
+        _write(model, self._path(digest), prune=False)
+
+    def forget_others(self) -> None:
+        """After a good load: files no longer in the folder need not be kept."""
+        for old in self.folder.glob(f"{PREFIX_FILE}*.pickle"):
+            if old not in self.used:
+                _remove(old)
+
+
+def _read(path: Path, kind: type = Index) -> Any:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as exc:
-        log.warning("index snapshot %s unreadable (%s): rebuilding", path.name, exc)
+        log.warning("snapshot %s unreadable (%s): rebuilding", path.name, exc)
         return None
     # Like a fresh build: no collector passes over the objects being made, then frozen
     # (the index is free of reference cycles, see matcher.build_index).
@@ -95,21 +141,21 @@ def _read(path: Path) -> Index | None:
     try:
         index = pickle.loads(data)
     except Exception as exc:  # a truncated or foreign file is only a cache miss
-        log.warning("index snapshot %s damaged (%s): rebuilding", path.name, type(exc).__name__)
+        log.warning("snapshot %s damaged (%s): rebuilding", path.name, type(exc).__name__)
         _remove(path)
         return None
     finally:
         if enabled:
             gc.enable()
         gc.freeze()
-    if not isinstance(index, Index):
-        log.warning("index snapshot %s holds no index: rebuilding", path.name)
+    if not isinstance(index, kind):
+        log.warning("snapshot %s holds something else: rebuilding", path.name)
         _remove(path)
         return None
     return index
 
 
-def _write(index: Index, path: Path) -> None:
+def _write(index: Index | KnowledgeFile, path: Path, prune: bool = True) -> None:
     """Atomically (a reader sees the old file or the whole new one), then remove the
     snapshots of older knowledge. Failing to save is logged, never fatal."""
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -121,12 +167,13 @@ def _write(index: Index, path: Path) -> None:
             pickle.dump(index, out, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(temp, path)
     except OSError as exc:
-        log.warning("index snapshot not saved (%s)", exc)
+        log.warning("snapshot not saved (%s)", exc)
         _remove(temp)
         return
-    for old in path.parent.glob(f"{PREFIX}*.pickle"):
-        if old != path:
-            _remove(old)
+    if prune:
+        for old in path.parent.glob(f"{PREFIX}*.pickle"):
+            if old != path:
+                _remove(old)
 
 
 def _remove(path: Path) -> None:

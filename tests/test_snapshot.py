@@ -135,3 +135,42 @@ def test_cli_ask_uses_the_snapshot_folder_from_settings(
     assert main(["ask", "--knowledge", str(mini_dir), "cakupan uhc"]) == 0
     assert capsys.readouterr().out == first
     assert "98,76 persen" in first
+
+
+def test_after_an_edit_only_the_edited_file_is_parsed_again(
+    mini_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.knowledge import KnowledgeFile
+
+    cache = tmp_path / "cache"
+    open_index(mini_dir, cache)
+    cached = sorted((cache / "files").glob("file-*.pickle"))
+    assert len(cached) == len(list(mini_dir.glob("*.yaml"))) == 4
+
+    validated: list[object] = []
+    real = KnowledgeFile.model_validate.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type[KnowledgeFile], data: object, **kwargs: object) -> KnowledgeFile:
+        validated.append(data)
+        return real(cls, data, **kwargs)
+
+    monkeypatch.setattr(KnowledgeFile, "model_validate", classmethod(counting))
+    edited = MINI_ENTRIES.replace("title: Cakupan UHC", "title: Cakupan UHC warga")
+    write_knowledge(mini_dir, entries__yaml=edited)
+    index, problems = open_index(mini_dir, cache)
+    assert index is not None and problems == []
+    assert index.knowledge.by_id["uhc"].title == "Cakupan UHC warga"
+    assert len(validated) == 1 and "entries" in validated[0]  # type: ignore[operator]
+    now = sorted((cache / "files").glob("file-*.pickle"))
+    assert len(now) == 4 and len(set(now) - set(cached)) == 1  # the old entries file is gone
+
+
+def test_a_cached_file_never_hides_a_problem_across_files(mini_dir: Path, tmp_path: Path) -> None:
+    """Each file was fine on its own; together two of them break a rule (duplicate id)."""
+    cache = tmp_path / "cache"
+    open_index(mini_dir, cache)
+    extra = MINI_ENTRIES.split("  - id: embung")[0]  # the uhc entry again, in a new file
+    write_knowledge(mini_dir, more__yaml=extra)
+    index, problems = open_index(mini_dir, cache)
+    assert index is None
+    assert "duplicate_id" in {p.code for p in problems}
