@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import hashlib
 import json
 import math
 import os
@@ -54,8 +55,12 @@ TARGETS = (
     ("largest_p99_ms", "largest size: engine p99 (ms)", 2.0, "max"),
     ("largest_speedup_wratio", "largest size: speed-up vs WRatio (x, p50)", 10.0, "min"),
     ("largest_accuracy_margin", "largest size: accuracy minus WRatio's", 0.0, "min"),
-    ("largest_load_index_s", "largest size: load + index (s)", 3.0, "max"),
+    ("largest_load_index_s", "largest size: load + index, no snapshot (s)", 3.0, "max"),
+    ("largest_start_edit_s", "largest size: start after a file edit (s)", 3.0, "max"),
+    ("largest_start_restart_s", "largest size: restart, same files (s)", 3.0, "max"),
     ("largest_rss_mb", "largest size: peak RSS (MB)", 250.0, "max"),
+    ("largest_start_rss_mb", "largest size: peak RSS, any start (MB)", 250.0, "max"),
+    ("largest_snapshot_same", "largest size: snapshot answers as built (1=yes)", 1, "min"),
     ("max_call_ms", "longest single engine call, any size (ms)", 20.0, "max"),
     ("e2e_ups", "end to end throughput (updates/s)", 500, "min"),
     ("e2e_p99_ms", "end to end p99 per update (ms)", 10.0, "max"),
@@ -333,6 +338,7 @@ def worker_synthetic(spec: dict) -> dict:
         latencies, cpu_ms, decisions, wall = _time_engine(engine, texts)
     predicted = [_answered(d) for d in decisions]
     rss_engine = peak_rss_mb()
+    digest = decisions_digest(decisions)
     result: dict[str, Any] = {
         "entries": len(knowledge.entries),
         "aliases": sum(len(e.questions) for e in knowledge.entries),
@@ -351,6 +357,7 @@ def worker_synthetic(spec: dict) -> dict:
             **watch.summary(),
         },
         "heap": heap,
+        "decisions_digest": digest,
         "accuracy": {
             **accuracy(cases, predicted),
             "in_scope_choices": _rate(cases, decisions, "in_scope", "choices"),
@@ -382,6 +389,61 @@ def worker_synthetic(spec: dict) -> dict:
     if spec.get("reload", True):
         result["reload"] = asyncio.run(_reload_stall(folder, engine))
     return result
+
+
+def decisions_digest(decisions: Sequence[Any]) -> str:
+    """One hash of every decision (kind, entries, scores): equal digests mean an index
+    read back from a snapshot answers exactly like the one built from the YAML."""
+    digest = hashlib.sha256()
+    for d in decisions:
+        digest.update(repr((d.kind.value, [(m.entry.id, m.score) for m in d.matches])).encode())
+    return digest.hexdigest()[:16]
+
+
+def worker_start(spec: dict) -> dict:
+    """What a start of the bot costs: ``open_index`` on the folder with the snapshot
+    folder as it is (empty, up to date, or stale after an edit), in a fresh process."""
+    from bot.matcher import Engine
+    from bot.snapshot import open_index
+
+    rss_start = peak_rss_mb()
+    t0 = time.perf_counter()
+    index, problems = open_index(Path(spec["knowledge_dir"]), Path(spec["cache_dir"]))
+    took = time.perf_counter() - t0
+    assert index is not None, problems
+    rss_open = peak_rss_mb()
+    engine = Engine(index)
+    decisions = [engine.decide(q) for q in spec["texts"]]
+    return {
+        "open_s": round(took, 3),
+        "rss_mb": {"after_imports": rss_start, "after_open": rss_open, "peak": peak_rss_mb()},
+        "decisions_digest": decisions_digest(decisions),
+    }
+
+
+def edit_one_file(folder: Path) -> str:
+    """What a staff member does: change one entry's title in one of the files."""
+    path = sorted(folder.glob("entries-*.yaml"))[len(list(folder.glob("entries-*.yaml"))) // 2]
+    text = path.read_text(encoding="utf-8")
+    at = text.index("  title: ") + len("  title: ")
+    path.write_text(text[:at] + "Revisi " + text[at:], encoding="utf-8")
+    return path.name
+
+
+def bench_starts(folder: Path, cache: Path, texts: list[str], tmp: Path) -> dict:
+    """Three starts in fresh processes: no snapshot yet (first start on a new machine),
+    unchanged knowledge (a restart or deploy), and after one file was edited."""
+    spec = {"knowledge_dir": str(folder), "cache_dir": str(cache), "texts": texts}
+    first = run_worker("start", spec, tmp)
+    restart = run_worker("start", spec, tmp)
+    edited = edit_one_file(folder)
+    after_edit = run_worker("start", spec, tmp)
+    return {
+        "first": first,
+        "restart": restart,
+        "after_edit": {**after_edit, "edited_file": edited},
+        "restart_identical": restart["decisions_digest"] == first["decisions_digest"],
+    }
 
 
 def _kinds(decisions: Sequence[Any]) -> dict[str, int]:
@@ -573,6 +635,7 @@ async def _e2e(spec: dict) -> dict:
 
 WORKERS: dict[str, Callable[[dict], dict]] = {
     "synthetic": worker_synthetic,
+    "start": worker_start,
     "real": worker_real,
     "e2e": worker_e2e,
 }
@@ -716,6 +779,16 @@ def evaluate_targets(results: dict) -> list[dict]:
             "largest_load_index_s": largest["load_index_s"],
             "largest_rss_mb": largest["rss_mb"]["peak"],
         }
+        starts = largest.get("starts")
+        if starts:
+            measured |= {
+                "largest_start_edit_s": starts["after_edit"]["open_s"],
+                "largest_start_restart_s": starts["restart"]["open_s"],
+                "largest_start_rss_mb": max(
+                    starts[k]["rss_mb"]["peak"] for k in ("first", "restart", "after_edit")
+                ),
+                "largest_snapshot_same": int(starts["restart_identical"]),
+            }
     rows = []
     for key, label, limit, sense in TARGETS:
         value = measured.get(key)
@@ -762,6 +835,27 @@ def render(results: dict) -> str:
     row("question aliases", [f"{r['aliases']:,}" for r in syn])
     row("load / index (s)", [f"{r['load_s']:.2f} / {r['index_s']:.2f}" for r in syn])
     row("peak RSS (MB)", [r["rss_mb"]["peak"] for r in syn])
+    if all("starts" in r for r in syn):
+        row(
+            "start: first/edited/same (s)",
+            [
+                "/".join(
+                    f"{r['starts'][k]['open_s']:.2f}" for k in ("first", "after_edit", "restart")
+                )
+                for r in syn
+            ],
+        )
+        row(
+            "start peak RSS: first/edited/same",
+            [
+                "/".join(
+                    f"{r['starts'][k]['rss_mb']['peak']:.0f}"
+                    for k in ("first", "after_edit", "restart")
+                )
+                for r in syn
+            ],
+        )
+        row("snapshot answers = built", [str(r["starts"]["restart_identical"]) for r in syn])
     row("engine p50/p99/max (ms)", [ms3(r["engine"]) for r in syn])
     row(
         "engine CPU p50/p99/max (ms)",
@@ -1007,6 +1101,9 @@ def run(
                 results["profile"] = run_worker("synthetic", {**spec, "profile": True}, tmp)[
                     "profile"
                 ]
+            log(f"{size:,} entries: starts with index snapshots")
+            sample = [c.q for c in cases[:500]]
+            result["starts"] = bench_starts(folder, tmp / f"cache-{size}", sample, tmp)
 
         log("bundled knowledge: engine")
         cases, sources = real_questions(n_questions, seed)

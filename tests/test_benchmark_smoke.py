@@ -64,6 +64,19 @@ def test_top_level_structure(results: dict) -> None:
     assert {t["key"] for t in results["targets"]} >= {"real_p99_ms", "e2e_lost_rows"}
 
 
+def test_starts_from_snapshots(results: dict) -> None:
+    """First start builds, a restart reads the snapshot back and answers identically,
+    a start after an edit rebuilds the changed knowledge."""
+    starts = results["synthetic"][-1]["starts"]
+    for kind in ("first", "restart", "after_edit"):
+        assert starts[kind]["open_s"] > 0
+        assert starts[kind]["rss_mb"]["peak"] >= starts[kind]["rss_mb"]["after_imports"] > 0
+    assert starts["restart_identical"] is True
+    assert starts["after_edit"]["edited_file"].startswith("entries-")
+    keys = {t["key"] for t in results["targets"]}
+    assert {"largest_start_edit_s", "largest_start_restart_s", "largest_snapshot_same"} <= keys
+
+
 def test_synthetic_sizes(results: dict) -> None:
     sizes = results["meta"]["sizes"]
     assert [r["size"] for r in results["synthetic"]] == sizes
