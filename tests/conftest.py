@@ -130,58 +130,24 @@ def renderer(locale: Locale) -> Renderer:
     return Renderer(locale, bot_username="TanyaBalikpapanBot")
 
 
-# --- the real Telegram bot, for reliability and security tests ---------------------------
+# --- the real Telegram bot, in process ---------------------------------------------------
 
 
 @pytest_asyncio.fixture
-async def live_bot(tmp_path: Path, knowledge: Knowledge, locale: Locale) -> AsyncIterator[Any]:
+async def make_bot(tmp_path: Path, knowledge: Knowledge, locale: Locale) -> AsyncIterator[Any]:
     """Factory for the REAL Application (bundled knowledge, real SQLite in ``tmp_path``) on
-    an in-memory transport, like ``make_bot`` in test_telegram_handlers, plus:
+    an in-memory transport; see :func:`tests.support.harness.start_bot` for its options.
+    Every bot is shut down (storage flushed) afterwards."""
+    from tests.support.harness import Harness, RecordingRequest, start_bot, stop_bot
 
-    * ``rate_limit=True`` — the production rate limiter (429 waits, network retries);
-    * ``storage={...}`` — keyword arguments for :meth:`Storage.open` (buffer, timeouts);
-    * any :class:`Settings` field as a keyword (``flood_limit=3``, ``staff_ids=...``).
+    running: list[Harness] = []
 
-    Returns that module's ``Harness``; every bot is shut down (storage flushed) afterwards.
-    """
-    import dataclasses
-
-    from bot.config import Settings
-    from bot.storage import Storage
-    from bot.telegram.app import build_application
-    from tests.support import TEST_TOKEN, RecordingRequest
-    from tests.test_telegram_handlers import STAFF_CHAT, STAFF_ID, Harness
-
-    running: list[Any] = []
-
-    async def factory(
-        request: RecordingRequest | None = None,
-        *,
-        rate_limit: bool = False,
-        storage: dict[str, Any] | None = None,
-        **overrides: Any,
-    ) -> Any:
-        settings = Settings(
-            token=TEST_TOKEN,
-            db_path=tmp_path / f"live{len(running)}.db",
-            knowledge_dir=KNOWLEDGE_DIR,
-            staff_ids=frozenset({STAFF_ID}),
-            staff_chat_id=STAFF_CHAT,
-        )
-        settings = dataclasses.replace(settings, **overrides)
-        engine = Engine(knowledge)
-        store = await Storage.open(settings.db_path, **(storage or {}))
-        req = request or RecordingRequest()
-        app = build_application(settings, engine, locale, store, request=req, rate_limit=rate_limit)
-        await app.initialize()
-        harness = Harness(app, req, store, settings, engine, locale)
+    async def factory(request: RecordingRequest | None = None, **options: Any) -> Harness:
+        db_path = options.pop("db_path", tmp_path / f"bot{len(running)}.db")
+        harness = await start_bot(db_path, knowledge, locale, request, **options)
         running.append(harness)
-        await app.post_init(app)  # what run_polling/run_webhook do after initialize()
         return harness
 
     yield factory
     for harness in running:
-        if harness.app.running:
-            await harness.app.stop()
-        await harness.app.shutdown()
-        await harness.app.post_shutdown(harness.app)
+        await stop_bot(harness)

@@ -13,7 +13,7 @@ from bot.storage import MAX_KEY_LEN, new_key
 from bot.telegram import keyboards
 from bot.telegram.callbacks import MAX_BYTES, Feedback, OpenEntry, decode, encode
 from tests.support import make_text_update
-from tests.test_telegram_handlers import (
+from tests.support.harness import (
     VAGUE,
     Harness,
     buttons,
@@ -71,16 +71,16 @@ async def open_and_rate(bot: Harness, question: str, user_id: int) -> None:
     assert (row["feedback_up"], row["feedback_down"]) == (0, 1)
 
 
-async def test_answer_opened_from_choices_can_be_rated_for_the_question(live_bot: Any) -> None:
-    bot: Harness = await live_bot()
+async def test_answer_opened_from_choices_can_be_rated_for_the_question(make_bot: Any) -> None:
+    bot: Harness = await make_bot()
     question = pick(bot.engine, VAGUE, DecisionKind.CHOICES)[0]
     await open_and_rate(bot, question, user_id=701)
     [row] = await bot.rows()
     assert row["decision"] == "choices"
 
 
-async def test_answer_opened_from_a_fallback_suggestion_can_be_rated(live_bot: Any) -> None:
-    bot: Harness = await live_bot()
+async def test_answer_opened_from_a_fallback_suggestion_can_be_rated(make_bot: Any) -> None:
+    bot: Harness = await make_bot()
     candidates = pick(bot.engine, NEAR_MISSES, DecisionKind.FALLBACK)
     question = next((q for q in candidates if bot.engine.decide(q).matches), None)
     assert question, "no near miss offers a suggestion any more; update NEAR_MISSES"
@@ -91,8 +91,8 @@ async def test_answer_opened_from_a_fallback_suggestion_can_be_rated(live_bot: A
     assert await bot.storage.count_open_groups() == 1
 
 
-async def test_rating_counts_once_per_person_per_question(live_bot: Any) -> None:
-    bot: Harness = await live_bot()
+async def test_rating_counts_once_per_person_per_question(make_bot: Any) -> None:
+    bot: Harness = await make_bot()
     question = pick(bot.engine, VAGUE, DecisionKind.CHOICES)[0]
     menu = only_message(await bot.send(make_text_update(question, user_id=703)))
     first = decode(callback_data(menu)[0])
@@ -150,10 +150,10 @@ def test_every_keyboard_of_the_bundled_knowledge_fits(knowledge: Any, locale: An
             assert decode(first.callback_data) == OpenEntry(entry.id, key)
 
 
-async def test_forged_votes_are_refused(live_bot: Any) -> None:
+async def test_forged_votes_are_refused(make_bot: Any) -> None:
     """Anyone can craft callback data. Question keys are signed, so a troll inventing
     keys cannot pile 👎 on an answer: only keys the bot issued count."""
-    bot: Harness = await live_bot()
+    bot: Harness = await make_bot()
     uhc = "uhc-jaminan-kesehatan"
     for _ in range(10):
         calls = await bot.send(press(encode(Feedback(-1, new_key(), uhc)), user_id=704))

@@ -20,7 +20,7 @@ from bot.storage import StorageUnavailable
 from bot.telegram import ratelimit
 from bot.telegram.ratelimit import RetryingRateLimiter, is_transient
 from tests.support import make_text_update
-from tests.test_telegram_handlers import (
+from tests.support.harness import (
     OUT_OF_SCOPE,
     STAFF_ID,
     UHC_ID,
@@ -57,17 +57,17 @@ def db_count(bot: Harness, sql: str = "SELECT COUNT(*) FROM questions") -> int:
 # --- Telegram API faults -----------------------------------------------------------------
 
 
-async def test_the_app_uses_the_retrying_rate_limiter(live_bot: Any) -> None:
-    bot: Harness = await live_bot(rate_limit=True)
+async def test_the_app_uses_the_retrying_rate_limiter(make_bot: Any) -> None:
+    bot: Harness = await make_bot(rate_limit=True)
     limiter = bot.app.bot.rate_limiter
     assert isinstance(limiter, RetryingRateLimiter)
     assert limiter.network_retries == ratelimit.NETWORK_RETRIES >= 1
 
 
 async def test_flood_wait_429_is_waited_out_and_the_answer_delivered(
-    live_bot: Any, caplog: pytest.LogCaptureFixture
+    make_bot: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    bot: Harness = await live_bot(rate_limit=True)
+    bot: Harness = await make_bot(rate_limit=True)
     bot.req.fail_next("sendMessage", retry_after=1)
     calls = await bot.send(make_text_update(UHC_QUESTION))
     assert statuses(calls) == [429, 200]
@@ -87,9 +87,9 @@ async def test_flood_wait_429_is_waited_out_and_the_answer_delivered(
     ids=["timeout", "timeout-x3", "network-error", "bad-gateway", "server-error-x2"],
 )
 async def test_timeouts_and_network_errors_are_retried_until_delivered(
-    live_bot: Any, caplog: pytest.LogCaptureFixture, fault: dict[str, Any]
+    make_bot: Any, caplog: pytest.LogCaptureFixture, fault: dict[str, Any]
 ) -> None:
-    bot: Harness = await live_bot(rate_limit=True)
+    bot: Harness = await make_bot(rate_limit=True)
     times = fault.pop("times", 1)
     bot.req.fail_next("sendMessage", times=times, **fault)
     calls = await bot.send(make_text_update(UHC_QUESTION))
@@ -111,9 +111,9 @@ async def test_timeouts_and_network_errors_are_retried_until_delivered(
     ids=["bad-request", "forbidden", "invalid-token", "conflict"],
 )
 async def test_errors_that_cannot_heal_are_never_retried(
-    live_bot: Any, status: int, description: str
+    make_bot: Any, status: int, description: str
 ) -> None:
-    bot: Harness = await live_bot(rate_limit=True)
+    bot: Harness = await make_bot(rate_limit=True)
     bot.req.fail_next("sendMessage", status=status, description=description)
     calls = await bot.send(make_text_update(UHC_QUESTION, user_id=321))
     assert statuses(calls)[0] == status
@@ -149,9 +149,9 @@ def test_retry_classification_follows_ptbs_error_hierarchy() -> None:
 
 
 async def test_a_send_that_keeps_failing_still_leaves_the_question_logged(
-    live_bot: Any, caplog: pytest.LogCaptureFixture
+    make_bot: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    bot: Harness = await live_bot(rate_limit=True)
+    bot: Harness = await make_bot(rate_limit=True)
     question = pick(bot.engine, OUT_OF_SCOPE, DecisionKind.FALLBACK)[0]
     bot.req.fail_next("sendMessage", exc=TimedOut(), times=100)
     calls = await bot.send(make_text_update(question, user_id=322, message_id=9001))
@@ -171,8 +171,8 @@ async def test_a_send_that_keeps_failing_still_leaves_the_question_logged(
     assert sent(await bot.send(make_text_update(UHC_QUESTION, user_id=322)))
 
 
-async def test_staff_answer_retries_a_resident_whose_delivery_timed_out(live_bot: Any) -> None:
-    bot: Harness = await live_bot(rate_limit=True)
+async def test_staff_answer_retries_a_resident_whose_delivery_timed_out(make_bot: Any) -> None:
+    bot: Harness = await make_bot(rate_limit=True)
     question = pick(bot.engine, OUT_OF_SCOPE, DecisionKind.FALLBACK)[0]
     for user in (201, 202):
         await bot.send(make_text_update(question, user_id=user))
@@ -223,9 +223,9 @@ def questions_from(users: range, bot: Harness) -> list[dict[str, Any]]:
 
 
 async def test_a_locked_database_never_stops_the_answers(
-    live_bot: Any, caplog: pytest.LogCaptureFixture
+    make_bot: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    bot: Harness = await live_bot(storage={"busy_timeout_ms": 100})
+    bot: Harness = await make_bot(storage={"busy_timeout_ms": 100})
     updates = questions_from(range(1100, 1110), bot)
     lock = Locked(bot)
     try:
@@ -251,9 +251,9 @@ async def test_a_locked_database_never_stops_the_answers(
 
 
 async def test_staff_answer_with_a_locked_database_sends_nothing_and_can_be_retried(
-    live_bot: Any, caplog: pytest.LogCaptureFixture
+    make_bot: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    bot: Harness = await live_bot(storage={"busy_timeout_ms": 100})
+    bot: Harness = await make_bot(storage={"busy_timeout_ms": 100})
     question = pick(bot.engine, OUT_OF_SCOPE, DecisionKind.FALLBACK)[0]
     await bot.send(make_text_update(question, user_id=203))
     await bot.storage.flush()
@@ -273,8 +273,8 @@ async def test_staff_answer_with_a_locked_database_sends_nothing_and_can_be_retr
     assert (await bot.storage.get_group(group.id)).status == "answered"
 
 
-async def test_a_read_only_database_never_stops_the_answers(live_bot: Any) -> None:
-    bot: Harness = await live_bot()
+async def test_a_read_only_database_never_stops_the_answers(make_bot: Any) -> None:
+    bot: Harness = await make_bot()
     writer = bot.storage._writer  # test hook, as in test_storage: the file turns read-only
     assert writer is not None
     await writer.execute("PRAGMA query_only = ON")
@@ -287,8 +287,8 @@ async def test_a_read_only_database_never_stops_the_answers(live_bot: Any) -> No
     assert db_count(bot) == len(updates) == 15
 
 
-async def test_a_full_disk_never_stops_the_answers(live_bot: Any) -> None:
-    bot: Harness = await live_bot()
+async def test_a_full_disk_never_stops_the_answers(make_bot: Any) -> None:
+    bot: Harness = await make_bot()
     writer = bot.storage._writer  # test hook, as in test_storage: no room for new pages
     assert writer is not None
     pages = (await (await writer.execute("PRAGMA page_count")).fetchone())[0]
@@ -305,8 +305,8 @@ async def test_a_full_disk_never_stops_the_answers(live_bot: Any) -> None:
     assert db_count(bot) == 12
 
 
-async def test_the_log_buffer_is_bounded_during_a_long_outage(live_bot: Any) -> None:
-    bot: Harness = await live_bot(storage={"buffer_limit": 10, "busy_timeout_ms": 50})
+async def test_the_log_buffer_is_bounded_during_a_long_outage(make_bot: Any) -> None:
+    bot: Harness = await make_bot(storage={"buffer_limit": 10, "busy_timeout_ms": 50})
     lock = Locked(bot)
     try:
         for i in range(25):
@@ -321,8 +321,8 @@ async def test_the_log_buffer_is_bounded_during_a_long_outage(live_bot: Any) -> 
     assert kept == list(range(8015, 8025))  # the newest rows survive
 
 
-async def test_shutdown_flushes_the_buffer(live_bot: Any) -> None:
-    bot: Harness = await live_bot(storage={"busy_timeout_ms": 50, "max_retry_delay": 30.0})
+async def test_shutdown_flushes_the_buffer(make_bot: Any) -> None:
+    bot: Harness = await make_bot(storage={"busy_timeout_ms": 50, "max_retry_delay": 30.0})
     lock = Locked(bot)
     try:
         for i in range(20):
@@ -338,16 +338,16 @@ async def test_shutdown_flushes_the_buffer(live_bot: Any) -> None:
 
 
 async def test_the_bot_starts_while_another_process_holds_the_write_lock(
-    live_bot: Any, tmp_path: Any
+    make_bot: Any, tmp_path: Any
 ) -> None:
     """An already migrated database opens under a write lock (WAL readers never wait)."""
-    first: Harness = await live_bot(db_path=tmp_path / "shared.db")
+    first: Harness = await make_bot(db_path=tmp_path / "shared.db")
     await first.app.shutdown()
     await first.app.post_shutdown(first.app)
     other = sqlite3.connect(tmp_path / "shared.db", isolation_level=None)
     try:
         other.execute("BEGIN EXCLUSIVE")
-        bot: Harness = await live_bot(
+        bot: Harness = await make_bot(
             db_path=tmp_path / "shared.db", storage={"busy_timeout_ms": 50}
         )
         assert len(sent(await bot.send(make_text_update(UHC_QUESTION)))) == 1
@@ -364,12 +364,12 @@ TOO_OLD = "Bad Request: query is too old and response timeout expired or query I
 
 
 async def test_a_button_or_inline_answer_that_comes_too_late_is_only_a_warning(
-    live_bot: Any, caplog: pytest.LogCaptureFixture
+    make_bot: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Under load, or after a flood wait, Telegram refuses answers after ~10 s."""
     from tests.support import make_callback_update, make_inline_update
 
-    bot: Harness = await live_bot(rate_limit=True)
+    bot: Harness = await make_bot(rate_limit=True)
     bot.req.fail_next("answerInlineQuery", status=400, description=TOO_OLD)
     calls = await bot.send(make_inline_update(UHC_QUESTION))
     assert statuses(calls, "answerInlineQuery") == [400]
@@ -381,8 +381,8 @@ async def test_a_button_or_inline_answer_that_comes_too_late_is_only_a_warning(
     assert any("answered too late" in r.getMessage() for r in caplog.records)
 
 
-async def test_staff_answer_follows_a_group_that_became_a_supergroup(live_bot: Any) -> None:
-    bot: Harness = await live_bot()
+async def test_staff_answer_follows_a_group_that_became_a_supergroup(make_bot: Any) -> None:
+    bot: Harness = await make_bot()
     question = pick(bot.engine, OUT_OF_SCOPE, DecisionKind.FALLBACK)[0]
     old_id, new_id = -4000001, -1004000001
     await bot.send(make_text_update(f"/tanya {question}", chat_id=old_id, chat_type="group"))
@@ -397,13 +397,13 @@ async def test_staff_answer_follows_a_group_that_became_a_supergroup(live_bot: A
 # --- staff see what was asked a moment ago --------------------------------------------------
 
 
-async def test_staff_views_include_questions_still_in_the_write_buffer(live_bot: Any) -> None:
+async def test_staff_views_include_questions_still_in_the_write_buffer(make_bot: Any) -> None:
     """Log rows are committed in the background; a staff command right after a question
     must still see it (the export used to miss rows not yet committed)."""
     import csv
     import io
 
-    bot: Harness = await live_bot()
+    bot: Harness = await make_bot()
     question = pick(bot.engine, OUT_OF_SCOPE, DecisionKind.FALLBACK)[0]
     await bot.send(make_text_update(question, user_id=1600))
     assert bot.storage.pending_count == 1  # not committed yet
@@ -416,8 +416,8 @@ async def test_staff_views_include_questions_still_in_the_write_buffer(live_bot:
     assert "· 2×" in listing["text"]
 
 
-async def test_staff_views_do_not_wait_long_for_a_locked_database(live_bot: Any) -> None:
-    bot: Harness = await live_bot(storage={"busy_timeout_ms": 100})
+async def test_staff_views_do_not_wait_long_for_a_locked_database(make_bot: Any) -> None:
+    bot: Harness = await make_bot(storage={"busy_timeout_ms": 100})
     await bot.send(make_text_update(UHC_QUESTION, user_id=1602))
     await bot.storage.flush()
     lock = Locked(bot)

@@ -23,7 +23,7 @@ from telegram import Update
 from bot.matcher import DecisionKind
 from bot.telegram import services as services_module
 from tests.support import make_command_update, make_text_update
-from tests.test_telegram_handlers import OUT_OF_SCOPE, UHC_QUESTION, VAGUE, Harness, pick
+from tests.support.harness import OUT_OF_SCOPE, UHC_QUESTION, VAGUE, Harness, pick
 
 USERS = 200
 HEAVY = 10  # users 0..9 send 30 messages each: 10 over the limit
@@ -65,10 +65,10 @@ def build_traffic(bot: Harness) -> list[tuple[int, dict[str, Any], bool]]:
 
 
 async def test_1000_updates_from_200_users(
-    live_bot: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    make_bot: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(services_module, "time", SimpleNamespace(monotonic=lambda: 1_000.0))
-    bot: Harness = await live_bot()  # default flood limit
+    bot: Harness = await make_bot()  # default flood limit
     assert bot.settings.flood_limit == 20
     traffic = build_traffic(bot)
     assert len(traffic) == 1_000 and len({u for u, _, _ in traffic}) == USERS

@@ -18,7 +18,7 @@ import pytest
 from bot.knowledge import MAX_FILE_BYTES
 from bot.paths import KNOWLEDGE_DIR
 from tests.support import make_command_update, make_text_update
-from tests.test_telegram_handlers import STAFF_ID, UHC_QUESTION, Harness, only_message, sent
+from tests.support.harness import STAFF_ID, UHC_QUESTION, Harness, only_message, sent
 
 FIFTY_MB = 50 * 1024 * 1024
 
@@ -94,10 +94,10 @@ CASES: list[tuple[str, Any, str | None, str]] = [
 
 
 @pytest.fixture
-async def reloadable(live_bot: Any, tmp_path: Path) -> Harness:
+async def reloadable(make_bot: Any, tmp_path: Path) -> Harness:
     folder = tmp_path / "knowledge"
     shutil.copytree(KNOWLEDGE_DIR, folder)
-    return await live_bot(knowledge_dir=folder)
+    return await make_bot(knowledge_dir=folder)
 
 
 @pytest.mark.parametrize(

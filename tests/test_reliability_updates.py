@@ -34,8 +34,8 @@ from tests.support import (
     make_user,
     make_voice_update,
 )
+from tests.support.harness import UHC_ID, UHC_QUESTION, Harness, sent
 from tests.support.updates import DEFAULT_GROUP_ID, next_update_id
-from tests.test_telegram_handlers import UHC_ID, UHC_QUESTION, Harness, sent
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*retry_after.*:telegram.warnings.PTBDeprecationWarning"
@@ -539,9 +539,9 @@ def errors_in(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 @pytest.mark.parametrize(("make", "outcome"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 async def test_every_update_kind_is_handled_or_ignored_without_error(
-    live_bot: Any, caplog: pytest.LogCaptureFixture, make: Builder, outcome: str
+    make_bot: Any, caplog: pytest.LogCaptureFixture, make: Builder, outcome: str
 ) -> None:
-    bot: Harness = await live_bot()
+    bot: Harness = await make_bot()
     caplog.set_level(logging.DEBUG)
     calls = await bot.send(make())
 
@@ -570,11 +570,11 @@ async def test_every_update_kind_is_handled_or_ignored_without_error(
 
 
 async def test_all_update_kinds_in_one_session_leave_the_bot_answering(
-    live_bot: Any, caplog: pytest.LogCaptureFixture
+    make_bot: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Interleaved as they would arrive, and with the real rate limiter: still no error,
     and the next question is answered as usual."""
-    bot: Harness = await live_bot(rate_limit=True)
+    bot: Harness = await make_bot(rate_limit=True)
     caplog.set_level(logging.DEBUG)
     for _name, make, _outcome in CASES:
         await bot.send(make())
@@ -584,11 +584,11 @@ async def test_all_update_kinds_in_one_session_leave_the_bot_answering(
 
 
 async def test_a_button_on_an_inaccessible_message_sends_the_page_afresh(
-    live_bot: Any, caplog: pytest.LogCaptureFixture
+    make_bot: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Telegram refuses edits of messages the bot can no longer access; PTB would raise
     TypeError. The topic page comes as a new message instead."""
-    bot: Harness = await live_bot()
+    bot: Harness = await make_bot()
     for data in (encode(TopicPage("kesehatan", 0)), encode(TopicList())):
         calls = await bot.send(inaccessible_callback(data))
         assert [c.method for c in calls] == ["answerCallbackQuery", "sendMessage"]
@@ -608,12 +608,12 @@ def chat_state(bot: Harness, chat_id: int) -> tuple[Any, ...] | None:
 
 
 async def test_blocking_the_bot_marks_the_chat_inactive_and_unblocking_needs_nothing(
-    live_bot: Any, caplog: pytest.LogCaptureFixture
+    make_bot: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     from bot.matcher import DecisionKind
-    from tests.test_telegram_handlers import OUT_OF_SCOPE, STAFF_ID, pick
+    from tests.support.harness import OUT_OF_SCOPE, STAFF_ID, pick
 
-    bot: Harness = await live_bot()
+    bot: Harness = await make_bot()
     question = pick(bot.engine, OUT_OF_SCOPE, DecisionKind.FALLBACK)[0]
     await bot.send(make_text_update(question, user_id=601))
     await bot.storage.flush()
@@ -639,8 +639,8 @@ async def test_blocking_the_bot_marks_the_chat_inactive_and_unblocking_needs_not
     assert errors_in(caplog) == []
 
 
-async def test_a_group_that_removes_the_bot_is_marked_inactive(live_bot: Any) -> None:
-    bot: Harness = await live_bot()
+async def test_a_group_that_removes_the_bot_is_marked_inactive(make_bot: Any) -> None:
+    bot: Harness = await make_bot()
     for status in ("left", "kicked"):
         chat_id = -100555000 - len(status)
         update = make_my_chat_member_update(
@@ -654,9 +654,9 @@ async def test_a_group_that_removes_the_bot_is_marked_inactive(live_bot: Any) ->
     assert chat_state(bot, -100555999) is None
 
 
-async def test_a_flooding_user_who_blocks_the_bot_is_still_recorded(live_bot: Any) -> None:
+async def test_a_flooding_user_who_blocks_the_bot_is_still_recorded(make_bot: Any) -> None:
     """Membership changes never count against (or are stopped by) the flood limit."""
-    bot: Harness = await live_bot(flood_limit=2)
+    bot: Harness = await make_bot(flood_limit=2)
     for _ in range(5):
         await bot.send(make_text_update("halo", user_id=602))
     assert await bot.send(make_my_chat_member_update("kicked", user_id=602)) == []
@@ -664,9 +664,9 @@ async def test_a_flooding_user_who_blocks_the_bot_is_still_recorded(live_bot: An
 
 
 async def test_blocking_while_the_database_is_locked_is_only_a_warning(
-    live_bot: Any, caplog: pytest.LogCaptureFixture
+    make_bot: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    bot: Harness = await live_bot(storage={"busy_timeout_ms": 50})
+    bot: Harness = await make_bot(storage={"busy_timeout_ms": 50})
     other = sqlite3.connect(bot.settings.db_path, isolation_level=None)
     try:
         other.execute("BEGIN EXCLUSIVE")

@@ -13,7 +13,7 @@ from bot.matcher import DecisionKind
 from bot.reports import FORMULA_STARTS
 from bot.storage import EXPORT_COLUMNS
 from tests.support import make_command_update, make_inline_update, make_text_update
-from tests.test_telegram_handlers import OUT_OF_SCOPE, STAFF_ID, Harness, pick, sent
+from tests.support.harness import OUT_OF_SCOPE, STAFF_ID, Harness, pick, sent
 
 PAYLOADS = (
     "'); DROP TABLE questions;--",
@@ -41,8 +41,8 @@ def stored_texts(bot: Harness) -> list[str]:
         return [r[0] for r in db.execute("SELECT text FROM questions ORDER BY rowid")]
 
 
-async def test_hostile_questions_are_stored_verbatim_and_break_nothing(live_bot: Any) -> None:
-    bot: Harness = await live_bot()
+async def test_hostile_questions_are_stored_verbatim_and_break_nothing(make_bot: Any) -> None:
+    bot: Harness = await make_bot()
     before = schema(bot)
     assert ("table", "questions") in before
     for i, payload in enumerate(PAYLOADS):
@@ -61,9 +61,9 @@ async def test_hostile_questions_are_stored_verbatim_and_break_nothing(live_bot:
 
 
 async def test_hostile_staff_answer_is_stored_verbatim_and_delivered_escaped(
-    live_bot: Any,
+    make_bot: Any,
 ) -> None:
-    bot: Harness = await live_bot()
+    bot: Harness = await make_bot()
     question = pick(bot.engine, OUT_OF_SCOPE, DecisionKind.FALLBACK)[0]
     await bot.send(make_text_update(question, user_id=950))
     await bot.storage.flush()
@@ -79,8 +79,8 @@ async def test_hostile_staff_answer_is_stored_verbatim_and_delivered_escaped(
     assert schema(bot) == before
 
 
-async def test_hostile_staff_arguments_are_refused_or_harmless(live_bot: Any) -> None:
-    bot: Harness = await live_bot()
+async def test_hostile_staff_arguments_are_refused_or_harmless(make_bot: Any) -> None:
+    bot: Harness = await make_bot()
     await bot.send(make_text_update(PAYLOADS[0], user_id=951))
     await bot.storage.flush()
     before = schema(bot)
@@ -97,8 +97,8 @@ async def test_hostile_staff_arguments_are_refused_or_harmless(live_bot: Any) ->
     assert schema(bot) == before and stored_texts(bot) == [PAYLOADS[0]]
 
 
-async def test_export_holds_hostile_text_verbatim_and_no_ids(live_bot: Any) -> None:
-    bot: Harness = await live_bot()
+async def test_export_holds_hostile_text_verbatim_and_no_ids(make_bot: Any) -> None:
+    bot: Harness = await make_bot()
     users = range(960, 960 + len(PAYLOADS))
     for user, payload in zip(users, PAYLOADS, strict=True):
         await bot.send(make_text_update(payload, user_id=user))

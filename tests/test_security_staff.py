@@ -10,7 +10,7 @@ import pytest
 from bot.matcher import DecisionKind
 from bot.telegram.callbacks import StaffIgnore, StaffPage, decode
 from tests.support import make_callback_update, make_command_update, make_text_update
-from tests.test_telegram_handlers import (
+from tests.support.harness import (
     ALL_STAFF_COMMANDS,
     OUT_OF_SCOPE,
     STAFF_CHAT,
@@ -43,9 +43,9 @@ def staff_command(command: str, args: str = "", **kw: Any) -> dict[str, Any]:
 
 
 async def test_a_resident_replaying_the_staff_buttons_gets_only_the_refusal(
-    live_bot: Any,
+    make_bot: Any,
 ) -> None:
-    bot: Harness = await live_bot()
+    bot: Harness = await make_bot()
     groups = await with_open_groups(bot)
     assert len(groups) > 5
     listing = sent(
@@ -74,8 +74,8 @@ async def test_a_resident_replaying_the_staff_buttons_gets_only_the_refusal(
 
 
 @pytest.mark.parametrize("command", ALL_STAFF_COMMANDS)
-async def test_a_staff_username_is_not_a_staff_id(live_bot: Any, command: str) -> None:
-    bot: Harness = await live_bot()
+async def test_a_staff_username_is_not_a_staff_id(make_bot: Any, command: str) -> None:
+    bot: Harness = await make_bot()
     [group, *_] = await with_open_groups(bot)
     # Same first name and username as the staff member (anyone can pick a free username,
     # or take over one a staff member gave up): refused.
@@ -95,10 +95,10 @@ async def test_a_staff_username_is_not_a_staff_id(live_bot: Any, command: str) -
     assert calls and bot.t("staff.only") not in [c.get("text") for c in calls]
 
 
-async def test_an_anonymous_group_admin_is_not_staff(live_bot: Any) -> None:
+async def test_an_anonymous_group_admin_is_not_staff(make_bot: Any) -> None:
     """In the staff group an admin may post 'as the group': the sender is Telegram's
     GroupAnonymousBot, not a staff user id."""
-    bot: Harness = await live_bot()
+    bot: Harness = await make_bot()
     update = make_command_update(
         "ekspor", user_id=ANONYMOUS_ADMIN, chat_id=STAFF_CHAT, chat_type="supergroup"
     )
@@ -110,9 +110,9 @@ async def test_an_anonymous_group_admin_is_not_staff(live_bot: Any) -> None:
 
 @pytest.mark.parametrize("command", ALL_STAFF_COMMANDS)
 async def test_staff_commands_in_a_residents_group_show_nothing_of_the_log(
-    live_bot: Any, command: str
+    make_bot: Any, command: str
 ) -> None:
-    bot: Harness = await live_bot()
+    bot: Harness = await make_bot()
     [group, *_] = await with_open_groups(bot)
     calls = await bot.send(
         staff_command(command, f"{group} jawaban", chat_id=RESIDENTS_GROUP, chat_type="supergroup")
@@ -128,8 +128,8 @@ async def test_staff_commands_in_a_residents_group_show_nothing_of_the_log(
     )
 
 
-async def test_staff_buttons_pressed_in_a_residents_group_show_nothing(live_bot: Any) -> None:
-    bot: Harness = await live_bot()
+async def test_staff_buttons_pressed_in_a_residents_group_show_nothing(make_bot: Any) -> None:
+    bot: Harness = await make_bot()
     [group, *_] = await with_open_groups(bot)
     for data in (f"si:{group}", "su:1"):
         press = make_callback_update(
@@ -141,11 +141,11 @@ async def test_staff_buttons_pressed_in_a_residents_group_show_nothing(live_bot:
     assert (await bot.storage.get_group(group)).status == "open"
 
 
-async def test_an_edited_staff_command_is_ignored_even_from_staff(live_bot: Any) -> None:
+async def test_an_edited_staff_command_is_ignored_even_from_staff(make_bot: Any) -> None:
     """Editing '/jawab …' must never deliver an answer a second time."""
     from tests.support import make_edited_message_update
 
-    bot: Harness = await live_bot()
+    bot: Harness = await make_bot()
     [group, *_] = await with_open_groups(bot)
     edited = make_edited_message_update(f"/jawab {group} lagi", user_id=STAFF_ID)
     assert await bot.send(edited) == []

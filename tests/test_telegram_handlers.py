@@ -10,14 +10,13 @@ what ended up in the database. Nothing here opens a socket.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import html
 import io
 import logging
 import re
 import shutil
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,26 +24,21 @@ import pytest
 import pytest_asyncio
 from telegram.ext import CallbackContext
 
-from bot.answers import Format, Renderer
-from bot.config import Settings
-from bot.knowledge import Entry, Knowledge
 from bot.locale import Locale
 from bot.matcher import DecisionKind, Engine
 from bot.paths import KNOWLEDGE_DIR
-from bot.storage import EXPORT_COLUMNS, Storage, new_key
+from bot.storage import EXPORT_COLUMNS, new_key
 from bot.telegram import callbacks, keyboards, staff
-from bot.telegram.app import RESIDENT_COMMANDS, STAFF_COMMANDS, build_application, on_error
+from bot.telegram.app import RESIDENT_COMMANDS, STAFF_COMMANDS, on_error
 from bot.telegram.callbacks import Feedback, OpenEntry, TopicPage, decode, encode
 from bot.telegram.messages import MAX_MESSAGE_CHARS, split_text, units
 from bot.telegram.services import FloodGuard
 from tests.conftest import write_knowledge
 from tests.support import (
     BOT_USER,
-    TEST_TOKEN,
     Call,
     RecordingRequest,
     UploadedFile,
-    make_callback_update,
     make_command_update,
     make_document_update,
     make_edited_message_update,
@@ -55,7 +49,26 @@ from tests.support import (
     make_sticker_update,
     make_text_update,
     make_voice_update,
-    process,
+)
+from tests.support.harness import (
+    ALL_STAFF_COMMANDS,
+    BOT_NAME,
+    OUT_OF_SCOPE,
+    RESIDENT,
+    STAFF_CHAT,
+    STAFF_ID,
+    UHC_ID,
+    UHC_QUESTION,
+    VAGUE,
+    Harness,
+    assert_no_handler_errors,
+    buttons,
+    callback_data,
+    only_message,
+    pick,
+    press,
+    rows_of,
+    sent,
 )
 from tests.support.updates import DEFAULT_GROUP_ID, next_update_id
 
@@ -63,144 +76,15 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:.*retry_after.*:telegram.warnings.PTBDeprecationWarning"
 )
 
-BOT_NAME = BOT_USER["username"]
-STAFF_ID = 999
-STAFF_CHAT = -1002000000002
-RESIDENT = 111
-
-UHC_QUESTION = "cakupan uhc balikpapan berapa persen"
-UHC_ID = "uhc-jaminan-kesehatan"
-# Out-of-scope questions; tests use the ones the engine (tuned concurrently) declines.
-OUT_OF_SCOPE = (
-    "siapa pemenang piala dunia 2022",
-    "resep nasi goreng",
-    "kapan jadwal samsat keliling",
-    "cara membuat paspor online",
-    "harga bitcoin hari ini",
-    "jadwal kapal ferry ke surabaya",
-    "nomor telepon pemadam kebakaran",
-    "cuaca besok hujan tidak",
-    "lowongan kerja pertamina",
-    "tarif parkir bandara sepinggan",
-)
-# Short, vague questions; tests use the ones the engine answers with "Maksud Anda?".
-VAGUE = ("jaminan", "air", "berapa jumlah penduduk balikpapan", "anggaran", "program")
-
-
 # --- harness ----------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Harness:
-    """The running bot plus its transport and database."""
-
-    app: Any
-    req: RecordingRequest
-    storage: Storage
-    settings: Settings
-    engine: Engine
-    locale: Locale
-
-    def t(self, key: str, **params: Any) -> str:
-        return self.locale.t(key, **params)
-
-    @property
-    def knowledge(self) -> Knowledge:
-        return self.engine.knowledge
-
-    def answer_html(self, entry: Entry) -> str:
-        return Renderer(self.locale, BOT_NAME).answer(entry, self.knowledge, Format.HTML)
-
-    async def send(self, update: dict[str, Any]) -> list[Call]:
-        """Process one update; return the Bot API calls it caused."""
-        start = len(self.req.calls())
-        await process(self.app, update)
-        return self.req.calls()[start:]
-
-    async def rows(self) -> list[dict[str, Any]]:
-        await self.storage.flush()
-        return await self.storage.export_rows()
 
 
 Factory = Callable[..., Awaitable[Harness]]
 
 
 @pytest_asyncio.fixture
-async def make_bot(tmp_path: Path, knowledge: Knowledge, locale: Locale) -> AsyncIterator[Factory]:
-    """Build, initialise and post-init the real Application; shut it down afterwards."""
-    running: list[Harness] = []
-
-    async def factory(request: RecordingRequest | None = None, **overrides: Any) -> Harness:
-        settings = Settings(
-            token=TEST_TOKEN,
-            db_path=tmp_path / f"bot{len(running)}.db",
-            knowledge_dir=KNOWLEDGE_DIR,
-            staff_ids=frozenset({STAFF_ID}),
-            staff_chat_id=STAFF_CHAT,
-        )
-        settings = dataclasses.replace(settings, **overrides)
-        engine = Engine(knowledge)
-        storage = await Storage.open(settings.db_path)
-        req = request or RecordingRequest()
-        app = build_application(settings, engine, locale, storage, request=req, rate_limit=False)
-        await app.initialize()
-        harness = Harness(app, req, storage, settings, engine, locale)
-        running.append(harness)
-        await app.post_init(app)  # what run_polling/run_webhook do after initialize()
-        return harness
-
-    yield factory
-    for harness in running:
-        await harness.app.shutdown()
-        await harness.app.post_shutdown(harness.app)
-
-
-@pytest_asyncio.fixture
 async def bot(make_bot: Factory) -> Harness:
     return await make_bot()
-
-
-def sent(calls: Iterable[Call], method: str = "sendMessage") -> list[Call]:
-    return [c for c in calls if c.method == method and c.ok]
-
-
-def only_message(calls: list[Call]) -> Call:
-    messages = sent(calls)
-    assert len(messages) == 1, [(c.method, c.params.get("text")) for c in calls]
-    return messages[0]
-
-
-def buttons(call: Call) -> list[dict[str, Any]]:
-    markup = call.params.get("reply_markup") or {}
-    return [b for row in markup.get("inline_keyboard", []) for b in row]
-
-
-def rows_of(call: Call) -> list[list[dict[str, Any]]]:
-    return (call.params.get("reply_markup") or {}).get("inline_keyboard", [])
-
-
-def callback_data(call: Call) -> list[str]:
-    return [b["callback_data"] for b in buttons(call) if "callback_data" in b]
-
-
-def pick(engine: Engine, questions: Iterable[str], kind: DecisionKind) -> list[str]:
-    """The questions the current engine decides as ``kind`` (knowledge is tuned live)."""
-    found = [q for q in questions if engine.decide(q).kind is kind]
-    assert found, f"none of {questions} is decided as {kind} any more; update the test list"
-    return found
-
-
-def press(data: str, *, user_id: int = RESIDENT, **kw: Any) -> dict[str, Any]:
-    return make_callback_update(data, user_id=user_id, **kw)
-
-
-def assert_no_handler_errors(caplog: pytest.LogCaptureFixture) -> None:
-    bad = [
-        r
-        for r in caplog.records
-        if r.levelno >= logging.ERROR and r.name.startswith(("bot", "telegram"))
-    ]
-    assert not bad, [r.getMessage() for r in bad]
 
 
 # --- /start, /bantuan, /topik ------------------------------------------------------------
@@ -819,16 +703,6 @@ async def test_flooding_user_gets_one_notice_then_silence(make_bot: Factory) -> 
 
 
 # --- staff -------------------------------------------------------------------------------
-
-STAFF_NAMES = [
-    ("unanswered", "belumterjawab"),
-    ("reply", "jawab"),
-    ("ignore", "abaikan"),
-    ("export", "ekspor"),
-    ("stats", "statistik"),
-    ("reload", "muatulang"),
-]
-ALL_STAFF_COMMANDS = [name for pair in STAFF_NAMES for name in pair]
 
 
 @pytest.mark.parametrize("command", ALL_STAFF_COMMANDS)
