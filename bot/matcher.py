@@ -375,10 +375,15 @@ class Index:
         known = sorted(
             (t for t in weights if t in self._postings), key=lambda t: len(self._postings[t])
         )
+        if known and len(self._postings[known[0]]) > self._common_df:
+            # Only common words ("cara", "berapa"): every entry holding the rarest one
+            # weighs the same, and the rest are skipped below; ties go to the lowest
+            # position, so these are simply the first in its (ascending) posting list.
+            return self._postings[known[0]][:MAX_CANDIDATES]
         hits: dict[int, float] = {}
         for token in known:
             postings, weight = self._postings[token], weights[token]
-            if len(postings) > self._common_df and hits:
+            if len(postings) > self._common_df:
                 break  # common words only add weight to entries found already
             if len(hits) >= CANDIDATE_POOL:
                 long_postings = self._posting_sets.get(token)
@@ -388,7 +393,7 @@ class Index:
                 continue
             for i in postings:
                 hits[i] = hits.get(i, 0.0) + weight
-        return heapq.nlargest(MAX_CANDIDATES, hits, key=lambda i: (hits[i], -i))
+        return top_weighted(hits, MAX_CANDIDATES)
 
     def _score_entry(
         self, item: _EntryIndex, weights: dict[str, float], total: float, text: str
@@ -573,6 +578,18 @@ def build_index(knowledge: Knowledge) -> Index:
         if enabled:
             gc.enable()
         gc.freeze()
+
+
+def top_weighted(hits: dict[int, float], n: int) -> list[int]:
+    """The ``n`` entries with the most weight, ties to the lowest position: what
+    ``heapq.nlargest(n, hits, key=lambda i: (hits[i], -i))`` gives, without a Python key
+    call per entry (thousands of them when the question's rarest word is frequent)."""
+    if len(hits) <= n:
+        return sorted(hits, key=lambda i: (-hits[i], i))
+    cut = heapq.nlargest(n, hits.values())[-1]  # the n-th largest weight
+    above = sorted((i for i, w in hits.items() if w > cut), key=lambda i: (-hits[i], i))
+    tied = heapq.nsmallest(n - len(above), (i for i, w in hits.items() if w == cut))
+    return above + tied
 
 
 def _shared(pool: dict, value: T) -> T:

@@ -3,6 +3,7 @@ and what the renderer produces is always valid Telegram HTML."""
 
 from __future__ import annotations
 
+import heapq
 import html
 import re
 from datetime import date
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from bot.answers import Format, Renderer
 from bot.knowledge import Entry, Figure, Knowledge, Source
-from bot.matcher import MAX_QUESTION_CHARS, DecisionKind, Engine
+from bot.matcher import MAX_QUESTION_CHARS, DecisionKind, Engine, top_weighted
 from bot.telegram.callbacks import MAX_BYTES, decode, encode
 from bot.telegram.messages import MAX_MESSAGE_CHARS, split_text
 from bot.text import MAX_TOKENS, fold
@@ -172,3 +173,18 @@ def test_split_text_keeps_every_chunk_within_the_limit(text: str) -> None:
     assert all(len(c) <= MAX_MESSAGE_CHARS for c in chunks)
     joined = "".join(chunks)
     assert "".join(joined.split()) == "".join(text.split())  # nothing lost but breaks
+
+
+@given(
+    hits=st.dictionaries(
+        st.integers(min_value=0, max_value=5000),
+        st.sampled_from([0.5, 1.0, 1.5, 2.25, 3.0]),  # few values: many ties
+        max_size=300,
+    ),
+    n=st.integers(min_value=1, max_value=30),
+)
+def test_top_weighted_is_nlargest_with_ties_to_the_lowest_position(
+    hits: dict[int, float], n: int
+) -> None:
+    expected = heapq.nlargest(n, hits, key=lambda i: (hits[i], -i))
+    assert top_weighted(hits, n) == expected
