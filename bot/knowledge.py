@@ -30,7 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-from bot.text import Normalizer, parse_numbers
+from bot.text import Normalizer, Readings, fold_words, parse_numbers
 
 MAX_FILE_BYTES = 1_000_000
 MAX_ID_LENGTH = 32  # ids travel inside 64-byte Telegram callback data
@@ -391,10 +391,11 @@ def knowledge_files(folder: Path) -> list[Path]:
 
 
 def check_knowledge(
-    folder: Path, cache: ParsedFiles | None = None
+    folder: Path, cache: ParsedFiles | None = None, readings: Readings | None = None
 ) -> tuple[Knowledge | None, list[Problem]]:
     """Validate every file in ``folder``; return the knowledge only if all is well.
-    The checks across files (ids, references, questions claimed twice) always run."""
+    The checks across files (ids, references, questions claimed twice) always run.
+    ``readings`` receives the questions as the check read them, for the index build."""
     problems: list[Problem] = []
     files = knowledge_files(folder)
     if not files:
@@ -402,12 +403,12 @@ def check_knowledge(
     parsed = [p for p in (_parse_file(f, folder, problems, cache) for f in files) if p]
     if problems:
         return None, problems
-    knowledge = _assemble(parsed, problems)
+    knowledge = _assemble(parsed, problems, readings)
     return (knowledge if not problems else None), problems
 
 
 def check_knowledge_quietly(
-    folder: Path, cache: ParsedFiles | None = None
+    folder: Path, cache: ParsedFiles | None = None, readings: Readings | None = None
 ) -> tuple[Knowledge | None, list[Problem]]:
     """:func:`check_knowledge` with the garbage collector paused: parsing a large folder
     makes many short-lived objects, and each full collection would stall the event loop
@@ -415,7 +416,7 @@ def check_knowledge_quietly(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return check_knowledge(folder, cache)
+        return check_knowledge(folder, cache, readings)
     finally:
         if enabled:
             gc.enable()
@@ -428,7 +429,9 @@ def load_knowledge(folder: Path) -> Knowledge:
     return knowledge
 
 
-def _assemble(parsed: list[_Parsed], problems: list[Problem]) -> Knowledge:
+def _assemble(
+    parsed: list[_Parsed], problems: list[Problem], readings: Readings | None = None
+) -> Knowledge:
     def where(p: _Parsed, *path: str | int) -> tuple[str, int]:
         return p.name, _line_of(p.lines, path)
 
@@ -465,7 +468,14 @@ def _assemble(parsed: list[_Parsed], problems: list[Problem]) -> Knowledge:
         for intent in p.model.smalltalk:
             smalltalk[intent.intent] = smalltalk.get(intent.intent, ()) + intent.patterns
 
+    # The plain reading of every question: for the check of questions claimed twice
+    # below, and (through ``readings``) for the index build, which needs the same.
     normalizer = Normalizer(slang=slang, fillers=frozenset(fillers))
+    readings = readings if readings is not None else Readings()
+    readings.words.update(
+        (q, fold_words(q)) for entry, _, _ in entries.values() for q in entry.questions
+    )
+    readings.tokens.update(normalizer.knowledge_tokens(readings.words))
     claimed: dict[str, str] = {}
     for entry, p, i in entries.values():
         base = ("entries", i)
@@ -481,7 +491,7 @@ def _assemble(parsed: list[_Parsed], problems: list[Problem]) -> Knowledge:
                         Problem(*where(p, *base, field_name, j), code, {"id": entry.id, "ref": ref})
                     )
         for j, question in enumerate(entry.questions):
-            key = normalizer.normalize_knowledge(question).text
+            key = " ".join(readings.tokens[question])
             owner = claimed.setdefault(key, entry.id)
             if owner != entry.id:
                 problems.append(

@@ -45,6 +45,7 @@ from bot.knowledge import Entry, Knowledge
 from bot.text import (
     Normalized,
     Normalizer,
+    Readings,
     affix_roots,
     fold_words,
     format_number,
@@ -141,8 +142,10 @@ class _EntryIndex:
 class Index:
     """Everything precomputed from one :class:`Knowledge`; immutable once built."""
 
-    def __init__(self, knowledge: Knowledge) -> None:
+    def __init__(self, knowledge: Knowledge, readings: Readings | None = None) -> None:
+        """``readings``: questions the check already read (see :func:`check_knowledge`)."""
         self.knowledge = knowledge
+        readings = readings or Readings()
         base = knowledge.normalizer()
         smalltalk_words = {
             t
@@ -161,7 +164,8 @@ class Index:
         # keywords repeat across entries, and both passes below read the same words.
         texts = [_texts(entry, knowledge) for entry in knowledge.entries]
         occurrences = Counter(text for strong, weak in texts for text in (*strong, *weak))
-        folded = {text: fold_words(text) for text in occurrences}
+        read = readings.words
+        folded = {text: read[text] if text in read else fold_words(text) for text in occurrences}
         folded.update(
             (text, fold_words(text))
             for entry in knowledge.entries
@@ -171,7 +175,9 @@ class Index:
         )
         # Pass 1: the knowledge's own words, onto which colloquial forms are mapped.
         own_words: Counter[str] = Counter()
-        base_tokens = base.knowledge_tokens(folded)
+        known = readings.tokens
+        base_tokens = base.knowledge_tokens({t: w for t, w in folded.items() if t not in known})
+        base_tokens.update((t, known[t]) for t in folded if t in known)
         for text, count in occurrences.items():
             tokens = base_tokens[text]
             for t in tokens:
@@ -562,7 +568,7 @@ def _texts(entry: Entry, knowledge: Knowledge) -> tuple[list[str], list[str]]:
     return strong, weak
 
 
-def build_index(knowledge: Knowledge) -> Index:
+def build_index(knowledge: Knowledge, readings: Readings | None = None) -> Index:
     """Build an index without the garbage collector, then freeze what exists.
 
     A large index is hundreds of thousands of objects; every full collection would walk
@@ -573,7 +579,7 @@ def build_index(knowledge: Knowledge) -> Index:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return Index(knowledge)
+        return Index(knowledge, readings)
     finally:
         if enabled:
             gc.enable()

@@ -39,6 +39,7 @@ from bot.knowledge import (
     folder_fingerprint,
 )
 from bot.matcher import Index, build_index
+from bot.text import Readings
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +94,11 @@ def open_index(folder: Path, cache_dir: Path | None) -> tuple[Index | None, list
 def _check_and_build(
     folder: Path, files: ParsedFiles | None = None
 ) -> tuple[Index | None, list[Problem]]:
-    knowledge, problems = check_knowledge_quietly(folder, files)
+    readings = Readings()  # what the check reads, indexing need not read again
+    knowledge, problems = check_knowledge_quietly(folder, files, readings)
     if knowledge is None:
         return None, problems
-    return build_index(knowledge), []
+    return build_index(knowledge, readings), []
 
 
 class _ParsedFiles:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
@@ -77,6 +77,15 @@ def _folded(text: str) -> str:
     if "." in text or "," in text:  # most texts have neither: skip the regex
         text = _STRAY_PUNCTUATION.sub(" ", text)
     return text
+
+
+@dataclass
+class Readings:
+    """Knowledge texts as the plain normaliser (slang and fillers only) read them while
+    the knowledge was checked, handed to the index build so it need not read them again."""
+
+    words: dict[str, list[str]] = field(default_factory=dict)  # text -> fold_words(text)
+    tokens: dict[str, tuple[str, ...]] = field(default_factory=dict)  # text -> its tokens
 
 
 @dataclass(frozen=True)

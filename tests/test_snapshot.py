@@ -174,3 +174,21 @@ def test_a_cached_file_never_hides_a_problem_across_files(mini_dir: Path, tmp_pa
     index, problems = open_index(mini_dir, cache)
     assert index is None
     assert "duplicate_id" in {p.code for p in problems}
+
+
+def test_building_with_the_checks_readings_changes_no_decision(engine: Engine) -> None:
+    """open_index hands the questions the check already read to the index build; the
+    result must decide exactly like an index built from the knowledge alone."""
+    from bot.evaluation import DEFAULT_EVAL, load_cases
+    from bot.paths import KNOWLEDGE_DIR
+
+    index, _ = open_index(KNOWLEDGE_DIR, None)
+    assert index is not None
+    shared = Engine(index)
+    for case in load_cases(DEFAULT_EVAL):
+        ours, plain = shared.decide(case.q), engine.decide(case.q)
+        assert (ours.kind, ours.normalized, ours.matches) == (
+            plain.kind,
+            plain.normalized,
+            plain.matches,
+        ), case.q
