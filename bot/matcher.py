@@ -37,6 +37,7 @@ from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from itertools import chain
 from typing import TypeVar
 
 from rapidfuzz import fuzz
@@ -178,10 +179,12 @@ class Index:
         known = readings.tokens
         base_tokens = base.knowledge_tokens({t: w for t, w in folded.items() if t not in known})
         base_tokens.update((t, known[t]) for t in folded if t in known)
+        # Counted in C once per text, then again for texts that occur more than once.
+        own_words.update(chain.from_iterable(map(base_tokens.__getitem__, occurrences)))
         for text, count in occurrences.items():
-            tokens = base_tokens[text]
-            for t in tokens:
-                own_words[t] += count
+            if count > 1:
+                for t in base_tokens[text]:
+                    own_words[t] += count - 1
         self.normalizer = Normalizer(
             knowledge.slang,
             knowledge.fillers,
@@ -227,6 +230,15 @@ class Index:
         # positions, the words of a figure label): one copy of each keeps memory low.
         shared: dict = {}
         word_weight = {t: self.weight(t) for t in entry_frequency}
+        contents: dict[str, frozenset[str]] = {}  # a figure text -> its content words
+
+        def content_of(text: str) -> frozenset[str]:
+            found = contents.get(text)
+            if found is None:
+                found = frozenset(t for t in tokens_of[text] if not is_function_word(t))
+                contents[text] = found
+            return found
+
         for i, (entry, strong, weak) in enumerate(docs):
             alias_words: dict[str, list[int]] = {}
             alias_texts: list[str] = []
@@ -241,12 +253,12 @@ class Index:
                     # another order can differ in the last bit and flip a tie.
                     alias_weights.append(math.fsum(map(word_weight.__getitem__, unique)))
             weak_words = frozenset(t for tokens in weak for t in tokens if t not in alias_words)
-            figure_words = frozenset(
-                t
-                for f in entry.figures
-                for text in (f.label, f.unit or "", f.text or "")
-                for t in tokens_of[text]
-                if not is_function_word(t)
+            figure_words = frozenset().union(
+                *(
+                    content_of(text)
+                    for f in entry.figures
+                    for text in (f.label, f.unit or "", f.text or "")
+                )
             )
             item = _EntryIndex(
                 entry,
