@@ -144,7 +144,8 @@ class Index:
     """Everything precomputed from one :class:`Knowledge`; immutable once built."""
 
     def __init__(self, knowledge: Knowledge, readings: Readings | None = None) -> None:
-        """``readings``: questions the check already read (see :func:`check_knowledge`)."""
+        """``readings``: questions the check already read (see :func:`check_knowledge`);
+        it is a hand-over, emptied once used."""
         self.knowledge = knowledge
         readings = readings or Readings()
         base = knowledge.normalizer()
@@ -200,6 +201,11 @@ class Index:
             (entry, [tokens_of[t] for t in strong], [tokens_of[t] for t in weak])
             for entry, (strong, weak) in zip(knowledge.entries, texts, strict=True)
         ]
+        # The texts as read are not needed any more: let them go before the index
+        # itself is built, so the peak memory is the index's, not both at once.
+        del folded, base_tokens, texts, occurrences, read, known
+        readings.words.clear()
+        readings.tokens.clear()
         entry_frequency: Counter[str] = Counter()
         for _, strong, weak in docs:
             entry_frequency.update({t for tokens in strong + weak for t in tokens})
