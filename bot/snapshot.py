@@ -26,6 +26,7 @@ import logging
 import os
 import pickle
 import sys
+import time
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -50,6 +51,7 @@ PACKAGES = ("pydantic", "pydantic-core", "PyYAML", "rapidfuzz", "wordfreq")
 PREFIX = "index-"
 FILES = "files"  # subfolder of parsed knowledge files
 PREFIX_FILE = "file-"
+LEFTOVER_AGE_S = 3600  # a temp file this old was left by a process that died saving
 
 
 @lru_cache(maxsize=1)
@@ -115,8 +117,7 @@ class _ParsedFiles:
     def get(self, digest: str) -> KnowledgeFile | None:
         path = self._path(digest)
         self.used.add(path)
-        model = _read(path, KnowledgeFile)
-        return model if isinstance(model, KnowledgeFile) else None
+        return _read(path, KnowledgeFile)
 
     def put(self, digest: str, model: KnowledgeFile) -> None:
         _write(model, self._path(digest), prune=False)
@@ -126,9 +127,11 @@ class _ParsedFiles:
         for old in self.folder.glob(f"{PREFIX_FILE}*.pickle"):
             if old not in self.used:
                 _remove(old)
+        _remove_leftovers(self.folder)
 
 
 def _read(path: Path, kind: type = Index) -> Any:
+    """The object saved at ``path`` if it is a ``kind``; otherwise None (a cache miss)."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -141,7 +144,7 @@ def _read(path: Path, kind: type = Index) -> Any:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        index = pickle.loads(data)
+        value = pickle.loads(data)
     except Exception as exc:  # a truncated or foreign file is only a cache miss
         log.warning("snapshot %s damaged (%s): rebuilding", path.name, type(exc).__name__)
         _remove(path)
@@ -150,32 +153,43 @@ def _read(path: Path, kind: type = Index) -> Any:
         if enabled:
             gc.enable()
         gc.freeze()
-    if not isinstance(index, kind):
+    if not isinstance(value, kind):
         log.warning("snapshot %s holds something else: rebuilding", path.name)
         _remove(path)
         return None
-    return index
+    return value
 
 
-def _write(index: Index | KnowledgeFile, path: Path, prune: bool = True) -> None:
+def _write(value: Index | KnowledgeFile, path: Path, prune: bool = True) -> None:
     """Atomically (a reader sees the old file or the whole new one), then remove the
-    snapshots of older knowledge. Failing to save is logged, never fatal."""
+    snapshots of older knowledge. Failing to save is logged, never fatal: it only
+    costs the next start its speed."""
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with temp.open("wb") as out:
             # Straight to the file: the pickler hands over frames as it goes, and each
             # write lets other threads (the bot's event loop) run.
-            pickle.dump(index, out, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(temp, path)
-    except OSError as exc:
-        log.warning("snapshot not saved (%s)", exc)
+    except Exception as exc:  # a full disk, a read-only folder, ...: never fatal
+        log.warning("snapshot not saved (%s: %s)", type(exc).__name__, exc)
         _remove(temp)
         return
     if prune:
         for old in path.parent.glob(f"{PREFIX}*.pickle"):
             if old != path:
                 _remove(old)
+        _remove_leftovers(path.parent)
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Half-written files of a process killed while saving: older than any save takes,
+    so never those another process (``ask`` beside the bot) is writing right now."""
+    for temp in folder.glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            if time.time() - temp.stat().st_mtime > LEFTOVER_AGE_S:
+                _remove(temp)
 
 
 def _remove(path: Path) -> None:

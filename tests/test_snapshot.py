@@ -192,3 +192,24 @@ def test_building_with_the_checks_readings_changes_no_decision(engine: Engine) -
             plain.normalized,
             plain.matches,
         ), case.q
+
+
+def test_files_left_half_written_by_a_killed_process_are_cleared(
+    mini_dir: Path, tmp_path: Path
+) -> None:
+    import os
+    import time
+
+    cache = tmp_path / "cache"
+    (cache / "files").mkdir(parents=True)
+    stale = [cache / ".index-x.pickle.4242.tmp", cache / "files" / ".file-y.pickle.4242.tmp"]
+    fresh = cache / ".index-z.pickle.4343.tmp"  # another process, saving right now
+    for path in [*stale, fresh]:
+        path.write_bytes(b"half")
+    two_hours_ago = time.time() - 7200
+    for path in stale:
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    index, _ = open_index(mini_dir, cache)
+    assert index is not None
+    assert not any(p.exists() for p in stale)
+    assert fresh.exists()
