@@ -37,7 +37,6 @@ from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
-from itertools import chain
 from typing import TypeVar
 
 from rapidfuzz import fuzz
@@ -180,11 +179,13 @@ class Index:
         known = readings.tokens
         base_tokens = base.knowledge_tokens({t: w for t, w in folded.items() if t not in known})
         base_tokens.update((t, known[t]) for t in folded if t in known)
-        # Counted in C once per text, then again for texts that occur more than once.
-        own_words.update(chain.from_iterable(map(base_tokens.__getitem__, occurrences)))
+        # Counted in C per text, not in one call over all of them: a single C call
+        # holds the GIL throughout, and a reload must not stall the bot's event loop.
         for text, count in occurrences.items():
+            tokens = base_tokens[text]
+            own_words.update(tokens)
             if count > 1:
-                for t in base_tokens[text]:
+                for t in tokens:
                     own_words[t] += count - 1
         self.normalizer = Normalizer(
             knowledge.slang,
@@ -599,9 +600,9 @@ def build_index(knowledge: Knowledge, readings: Readings | None = None) -> Index
     try:
         return Index(knowledge, readings)
     finally:
+        gc.freeze()  # before the collector is back: it must never see them as young
         if enabled:
             gc.enable()
-        gc.freeze()
 
 
 def top_weighted(hits: dict[int, float], n: int) -> list[int]:
