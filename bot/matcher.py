@@ -139,6 +139,11 @@ class _EntryIndex:
     has_value: bool  # one of them is an exact number
 
 
+# An entry with the tokens of its strong texts (title, questions, keywords, figure
+# values) and of its weak ones (answer, figure labels, topic titles).
+_Doc = tuple[Entry, list[tuple[str, ...]], list[tuple[str, ...]]]
+
+
 class Index:
     """Everything precomputed from one :class:`Knowledge`; immutable once built."""
 
@@ -146,7 +151,6 @@ class Index:
         """``readings``: questions the check already read (see :func:`check_knowledge`);
         it is a hand-over, emptied once used."""
         self.knowledge = knowledge
-        readings = readings or Readings()
         base = knowledge.normalizer()
         smalltalk_words = {
             t
@@ -161,52 +165,7 @@ class Index:
         self._quantities = frozenset(
             t for q in knowledge.quantities for t in base.normalize(q).tokens
         )
-        # Every text of the knowledge, folded once: topic titles, figure labels and
-        # keywords repeat across entries, and both passes below read the same words.
-        texts = [_texts(entry, knowledge) for entry in knowledge.entries]
-        occurrences = Counter(text for strong, weak in texts for text in (*strong, *weak))
-        read = readings.words
-        folded = {text: read[text] if text in read else fold_words(text) for text in occurrences}
-        folded.update(
-            (text, fold_words(text))
-            for entry in knowledge.entries
-            for f in entry.figures
-            for text in (f.label, f.unit or "", f.text or "")
-            if text not in folded
-        )
-        # Pass 1: the knowledge's own words, onto which colloquial forms are mapped.
-        own_words: Counter[str] = Counter()
-        known = readings.tokens
-        base_tokens = base.knowledge_tokens({t: w for t, w in folded.items() if t not in known})
-        base_tokens.update((t, known[t]) for t in folded if t in known)
-        # Counted in C per text, not in one call over all of them: a single C call
-        # holds the GIL throughout, and a reload must not stall the bot's event loop.
-        for text, count in occurrences.items():
-            tokens = base_tokens[text]
-            own_words.update(tokens)
-            if count > 1:
-                for t in tokens:
-                    own_words[t] += count - 1
-        self.normalizer = Normalizer(
-            knowledge.slang,
-            knowledge.fillers,
-            vocabulary=own_words,
-            also_known=smalltalk_words | self._details | self._quantities,
-            roots=affix_roots,
-            is_word=is_indonesian_word,
-        )
-        # Pass 2: the knowledge through the very normaliser questions go through, so
-        # "cakupannya" in an alias and "cakupan" in a figure label meet.
-        tokens_of = self.normalizer.knowledge_tokens(folded, like=(base, base_tokens))
-        docs = [
-            (entry, [tokens_of[t] for t in strong], [tokens_of[t] for t in weak])
-            for entry, (strong, weak) in zip(knowledge.entries, texts, strict=True)
-        ]
-        # The texts as read are not needed any more: let them go before the index
-        # itself is built, so the peak memory is the index's, not both at once.
-        del folded, base_tokens, texts, occurrences, read, known
-        readings.words.clear()
-        readings.tokens.clear()
+        docs, tokens_of = self._read(base, readings or Readings(), smalltalk_words)
         entry_frequency: Counter[str] = Counter()
         for _, strong, weak in docs:
             entry_frequency.update({t for tokens in strong + weak for t in tokens})
@@ -230,13 +189,71 @@ class Index:
                 words = tuple(text.split())
                 self._smalltalk_patterns.setdefault(words[0], []).append((words, intent))
 
+        self._index_entries(docs, tokens_of)
+
+    def _read(
+        self, base: Normalizer, readings: Readings, smalltalk_words: set[str]
+    ) -> tuple[list[_Doc], dict[str, tuple[str, ...]]]:
+        """Every entry's strong and weak texts as tokens, read by the normaliser
+        questions go through (which is made here, from the knowledge's own words), and
+        the tokens of every text read."""
+        # Every text of the knowledge, folded once: topic titles, figure labels and
+        # keywords repeat across entries, and both passes below read the same words.
+        texts = [_texts(entry, self.knowledge) for entry in self.knowledge.entries]
+        occurrences = Counter(text for strong, weak in texts for text in (*strong, *weak))
+        read = readings.words
+        folded = {text: read[text] if text in read else fold_words(text) for text in occurrences}
+        folded.update(
+            (text, fold_words(text))
+            for entry in self.knowledge.entries
+            for f in entry.figures
+            for text in (f.label, f.unit or "", f.text or "")
+            if text not in folded
+        )
+        # Pass 1: the knowledge's own words, onto which colloquial forms are mapped.
+        own_words: Counter[str] = Counter()
+        known = readings.tokens
+        base_tokens = base.knowledge_tokens({t: w for t, w in folded.items() if t not in known})
+        base_tokens.update((t, known[t]) for t in folded if t in known)
+        # Counted in C per text, not in one call over all of them: a single C call
+        # holds the GIL throughout, and a reload must not stall the bot's event loop.
+        for text, count in occurrences.items():
+            tokens = base_tokens[text]
+            own_words.update(tokens)
+            if count > 1:
+                for t in tokens:
+                    own_words[t] += count - 1
+        self.normalizer = Normalizer(
+            self.knowledge.slang,
+            self.knowledge.fillers,
+            vocabulary=own_words,
+            also_known=smalltalk_words | self._details | self._quantities,
+            roots=affix_roots,
+            is_word=is_indonesian_word,
+        )
+        # Pass 2: the knowledge through the very normaliser questions go through, so
+        # "cakupannya" in an alias and "cakupan" in a figure label meet.
+        tokens_of = self.normalizer.knowledge_tokens(folded, like=(base, base_tokens))
+        docs = [
+            (entry, [tokens_of[t] for t in strong], [tokens_of[t] for t in weak])
+            for entry, (strong, weak) in zip(self.knowledge.entries, texts, strict=True)
+        ]
+        # The texts as read are not needed any more: let them go (with this method's
+        # locals) before the index itself is built, so the peak memory is the
+        # index's, not both at once.
+        readings.words.clear()
+        readings.tokens.clear()
+        return docs, tokens_of
+
+    def _index_entries(self, docs: list[_Doc], tokens_of: dict[str, tuple[str, ...]]) -> None:
+        """Per entry: its words and aliases; across entries: the posting lists."""
         self._entries: list[_EntryIndex] = []
         self._by_id: dict[str, _EntryIndex] = {}
         self._postings: dict[str, list[int]] = {}
         # Identical small tuples and sets recur across thousands of entries (alias
         # positions, the words of a figure label): one copy of each keeps memory low.
         shared: dict = {}
-        word_weight = {t: self.weight(t) for t in entry_frequency}
+        word_weight = {t: self.weight(t) for t in self._weight}  # every indexed word
         contents: dict[str, frozenset[str]] = {}  # a figure text -> its content words
 
         def content_of(text: str) -> frozenset[str]:
