@@ -250,19 +250,11 @@ class Index:
         self._entries: list[_EntryIndex] = []
         self._by_id: dict[str, _EntryIndex] = {}
         self._postings: dict[str, list[int]] = {}
-        # Identical small tuples and sets recur across thousands of entries (alias
-        # positions, the words of a figure label): one copy of each keeps memory low.
-        shared: dict = {}
+        # Identical small tuples recur across thousands of entries (alias positions):
+        # one copy of each keeps memory low.
+        shared: dict[tuple[int, ...], tuple[int, ...]] = {}
         word_weight = {t: self.weight(t) for t in self._weight}  # every indexed word
-        contents: dict[str, frozenset[str]] = {}  # a figure text -> its content words
-
-        def content_of(text: str) -> frozenset[str]:
-            found = contents.get(text)
-            if found is None:
-                found = frozenset(t for t in tokens_of[text] if not is_function_word(t))
-                contents[text] = found
-            return found
-
+        figure_sets: dict[tuple[str, ...], frozenset[str]] = {}  # figure texts -> words
         for i, (entry, strong, weak) in enumerate(docs):
             alias_words: dict[str, list[int]] = {}
             alias_texts: list[str] = []
@@ -277,20 +269,22 @@ class Index:
                     # another order can differ in the last bit and flip a tie.
                     alias_weights.append(math.fsum(map(word_weight.__getitem__, unique)))
             weak_words = frozenset(t for tokens in weak for t in tokens if t not in alias_words)
-            figure_words = frozenset().union(
-                *(
-                    content_of(text)
-                    for f in entry.figures
-                    for text in (f.label, f.unit or "", f.text or "")
-                )
+            figure_texts = tuple(
+                text for f in entry.figures for text in (f.label, f.unit or "", f.text or "")
             )
+            figure_words = figure_sets.get(figure_texts)
+            if figure_words is None:  # entries of one kind share their figure labels
+                figure_words = frozenset(
+                    t for text in figure_texts for t in tokens_of[text] if not is_function_word(t)
+                )
+                figure_sets[figure_texts] = figure_words
             item = _EntryIndex(
                 entry,
                 {t: _shared(shared, tuple(found)) for t, found in alias_words.items()},
                 tuple(alias_texts),
                 alias_weights,
                 weak_words,
-                _shared(shared, figure_words),
+                figure_words,
                 bool(entry.figures),
                 any(f.value is not None for f in entry.figures),
             )
