@@ -319,11 +319,16 @@ def _parse_file(
     path: Path, root: Path, problems: list[Problem], cache: ParsedFiles | None = None
 ) -> _Parsed | None:
     name = str(path.relative_to(root.parent)) if path.is_relative_to(root.parent) else path.name
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        problems.append(Problem(name, 1, "file_too_large", {"size": size, "limit": MAX_FILE_BYTES}))
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            problem = Problem(name, 1, "file_too_large", {"size": size, "limit": MAX_FILE_BYTES})
+            problems.append(problem)
+            return None
+        raw = path.read_bytes()
+    except OSError as exc:  # no permission, removed while being read, a broken link...
+        problems.append(Problem(name, 1, "file_unreadable", {"error": exc.strerror or str(exc)}))
         return None
-    raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -527,8 +532,13 @@ def _fingerprint(digests: Iterable[str]) -> str:
 
 
 def folder_fingerprint(folder: Path) -> str:
-    """What :attr:`Knowledge.fingerprint` will be for this folder, from its bytes alone."""
-    return _fingerprint(hashlib.sha256(f.read_bytes()).hexdigest() for f in knowledge_files(folder))
+    """What :attr:`Knowledge.fingerprint` will be for this folder, from its bytes alone
+    ("" when a file cannot be read: the check will say which and why)."""
+    try:
+        digests = [hashlib.sha256(f.read_bytes()).hexdigest() for f in knowledge_files(folder)]
+    except OSError:
+        return ""
+    return _fingerprint(digests)
 
 
 def allowed_numbers(entry: Entry) -> set[Decimal]:

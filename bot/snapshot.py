@@ -68,8 +68,12 @@ def code_version() -> str:
     return digest.hexdigest()[:12]
 
 
-def snapshot_path(folder: Path, cache_dir: Path) -> Path:
-    return cache_dir / f"{PREFIX}{folder_fingerprint(folder)}-{code_version()}.pickle"
+def snapshot_path(folder: Path, cache_dir: Path) -> Path | None:
+    """Where the snapshot of this folder's files lives (None if one cannot be read)."""
+    fingerprint = folder_fingerprint(folder)
+    if not fingerprint:
+        return None
+    return cache_dir / f"{PREFIX}{fingerprint}-{code_version()}.pickle"
 
 
 def open_index(folder: Path, cache_dir: Path | None) -> tuple[Index | None, list[Problem]]:
@@ -79,7 +83,7 @@ def open_index(folder: Path, cache_dir: Path | None) -> tuple[Index | None, list
     if cache_dir is None:
         return _check_and_build(folder)
     path = snapshot_path(folder, cache_dir)
-    index = _read(path)
+    index = _read(path) if path else None
     if index is not None:
         return index, []
     files = _ParsedFiles(cache_dir / FILES)
@@ -88,7 +92,7 @@ def open_index(folder: Path, cache_dir: Path | None) -> tuple[Index | None, list
         return None, problems
     files.forget_others()
     # Only if the files did not change while they were read: the name must tell the truth.
-    if path == snapshot_path(folder, cache_dir):
+    if path is not None and path == snapshot_path(folder, cache_dir):
         _write(index, path)
     return index, problems
 

@@ -132,6 +132,31 @@ def test_oversized_file_is_refused_without_parsing(tmp_path: Path, renderer: Ren
     assert message.startswith("knowledge/huge.yaml:1: file terlalu besar")
 
 
+def test_a_file_that_cannot_be_read_is_named_not_a_crash(
+    tmp_path: Path, renderer: Renderer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tests run as root, who can read anything: the refusal is simulated at the
+    one call that reads files."""
+    from bot.snapshot import open_index
+
+    folder = write_knowledge(tmp_path / "knowledge")
+    locked = folder / "topics.yaml"
+    read_bytes = Path.read_bytes
+
+    def refuse(path: Path) -> bytes:
+        if path == locked:
+            raise PermissionError(13, "Permission denied")
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    [message] = problems_of(folder, renderer)
+    assert message == "knowledge/topics.yaml:1: file tidak bisa dibuka (Permission denied); " + (
+        "periksa izin aksesnya"
+    )
+    index, problems = open_index(folder, tmp_path / "cache")  # as the bot starts or reloads
+    assert index is None and [p.code for p in problems] == ["file_unreadable"]
+
+
 def test_50mb_file_is_refused_by_check_without_reading_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
