@@ -50,6 +50,7 @@ from bot.text import (
     fold_words,
     format_number,
     is_number,
+    named_words,
 )
 
 T = TypeVar("T")
@@ -292,6 +293,16 @@ class Index:
             self._by_id[entry.id] = item
             for word in (*alias_words, *weak_words):
                 self._postings.setdefault(word, []).append(i)
+        # Names: words an answer writes as a name (Titlecase mid-sentence: "di Kelurahan
+        # Telaga Sari") that also name an entry in its title. A question naming one the
+        # best entry lacks is about something else, however much of the rest it shares.
+        written_as_names = {
+            t
+            for entry, _, _ in docs
+            for t in self.normalizer.normalize_knowledge(" ".join(named_words(entry.answer))).tokens
+        }
+        in_titles = {t for entry, _, _ in docs for t in tokens_of[entry.title]}
+        self._names = frozenset(t for t in written_as_names & in_titles if not is_function_word(t))
         # Sets only for lists long enough that intersecting beats walking them, and not
         # for common words, which never reach that step (see _candidates).
         self._posting_sets = {
@@ -339,6 +350,21 @@ class Index:
             ):
                 missing = asked
         return missing
+
+    def unexplained_names(self, normalized: Normalized, entry_id: str) -> list[str]:
+        """Names in the question that the entry never mentions but other entries are
+        about ("posyandu Telaga Sari" when the entry is the one in Gunung Sari). A word
+        reached by a spelling guess is not trusted that far."""
+        item = self._by_id[entry_id]
+        repaired = {known for known, _ in normalized.repairs}
+        return [
+            t
+            for t in normalized.tokens
+            if t in self._names
+            and t not in repaired
+            and t not in item.alias_words
+            and t not in item.weak
+        ]
 
     def topic(self, normalized: Normalized) -> str:
         """The words that say what a question is about, without function words and
@@ -520,15 +546,15 @@ class Engine:
             # It asks for something the best entry does not hold (an address, a 2024
             # figure, another city): say so, log it for staff, and point to that entry
             # if it covers the rest of the question ("jam buka mpp" -> MPP).
-            rest = Normalized(tuple(t for t in normalized.tokens if t not in missing))
-            about = [m for m in index.score(rest)[:1] if m.entry.id == top.entry.id]
-            pointer = tuple(
-                m for m in about if m.score >= th.choice and m.coverage >= th.suggest_coverage
-            )
-            return Decision(DecisionKind.FALLBACK, question, normalized.text, pointer)
+            return self._not_held(index, question, normalized, missing, top)
         runner_up = matches[1].score if len(matches) > 1 else 0.0
         confident = top.score >= th.answer and top.score - runner_up >= th.margin
         if confident and top.coverage >= th.coverage_floor:
+            names = index.unexplained_names(normalized, top.entry.id)
+            if names:
+                # It names something else: the posyandu of another kelurahan is not
+                # this one, however much of the question they share.
+                return self._not_held(index, question, normalized, names, top)
             return Decision(DecisionKind.ANSWER, question, normalized.text, (top,))
         if top.score >= th.choice:
             floor = max(th.choice, top.score - th.choice_spread)
@@ -542,6 +568,19 @@ class Engine:
             if m.score >= th.suggest and m.coverage >= th.suggest_coverage
         )
         return Decision(DecisionKind.FALLBACK, question, normalized.text, suggestions)
+
+    def _not_held(
+        self, index: Index, question: str, normalized: Normalized, missing: list[str], top: Match
+    ) -> Decision:
+        """ "Belum tahu" (logged for staff), pointing to ``top`` if it covers the rest of
+        the question well."""
+        th = self.thresholds
+        rest = Normalized(tuple(t for t in normalized.tokens if t not in missing))
+        about = [m for m in index.score(rest)[:1] if m.entry.id == top.entry.id]
+        pointer = tuple(
+            m for m in about if m.score >= th.choice and m.coverage >= th.suggest_coverage
+        )
+        return Decision(DecisionKind.FALLBACK, question, normalized.text, pointer)
 
 
 @lru_cache(maxsize=100_000)

@@ -12,7 +12,7 @@ import pytest
 
 from bot.answers import Format, Renderer
 from bot.knowledge import Knowledge, allowed_numbers, load_knowledge
-from bot.matcher import MAX_QUESTION_CHARS, DecisionKind, Engine
+from bot.matcher import MAX_QUESTION_CHARS, DecisionKind, Engine, Index
 from bot.text import fold, format_number, parse_numbers
 from tests.conftest import MINI_ENTRIES, write_knowledge
 
@@ -392,3 +392,58 @@ def test_reading_knowledge_texts_like_another_normaliser_changes_no_token(
     shortcut = full.knowledge_tokens(folded, like=(base, first))
     assert shortcut == full.knowledge_tokens(folded)
     assert shortcut["cakupannya naik"] == ("cakupan", "naik") != first["cakupannya naik"]
+
+
+KELURAHAN_ENTRIES = """\
+entries:
+""" + "".join(
+    f"""\
+  - id: {kind}-{slug}
+    kind: facility
+    title: {title} {place}
+    answer: Menurut data Pemkot, {title} {place} di Kelurahan {place} melayani warga.
+    questions:
+      - {title.lower()} {place.lower()}
+      - {title.lower()} di {place.lower()} ada
+      - info {title.lower()} {place.lower()}
+      - layanan {title.lower()} kelurahan {place.lower()}
+      - {title.lower()} {place.lower()} buka
+    topics: [kesehatan]
+    sources: [sumber-uji]
+    as_of: 2025-12-22
+"""
+    for kind, title, place, slug in [
+        ("posyandu", "Posyandu", "Gunung Sari", "gunung-sari"),
+        ("puskesmas", "Puskesmas", "Telaga Sari", "telaga-sari"),
+        ("taman", "Taman", "Telaga Sari", "telaga-sari"),
+        ("pasar", "Pasar", "Telaga Sari", "telaga-sari"),
+        ("puskesmas", "Puskesmas", "Karang Jati", "karang-jati"),
+        ("taman", "Taman", "Karang Jati", "karang-jati"),
+    ]
+)
+
+
+def test_a_name_the_best_entry_is_not_about_is_not_answered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "Posyandu Telaga Sari" shares "posyandu" and "sari" with the posyandu of Gunung
+    Sari, but Telaga Sari is another kelurahan (named in other entries): answering with
+    Gunung Sari's posyandu would be confidently wrong. It is "belum tahu", logged for
+    staff, pointing to the nearest entry."""
+    knowledge = load_knowledge(
+        write_knowledge(tmp_path / "knowledge", entries__yaml=KELURAHAN_ENTRIES)
+    )
+    engine = Engine(knowledge)
+    asked = engine.decide("posyandu telaga sari")
+    assert asked.kind is DecisionKind.FALLBACK
+    assert [m.entry.id for m in asked.matches] == ["posyandu-gunung-sari"]  # a pointer only
+    for question in ("posyandu gunung sari", "info posyandu gunung sari dong"):
+        decision = engine.decide(question)
+        assert decision.kind is DecisionKind.ANSWER, question
+        assert decision.entry is not None and decision.entry.id == "posyandu-gunung-sari"
+    assert engine.decide("puskesmas karang jati").entry.id == "puskesmas-karang-jati"
+    # Without the check on names, the posyandu of Gunung Sari would be the answer.
+    monkeypatch.setattr(Index, "unexplained_names", lambda *_: [])
+    unchecked = Engine(knowledge).decide("posyandu telaga sari")
+    assert unchecked.kind is DecisionKind.ANSWER
+    assert unchecked.entry is not None and unchecked.entry.id == "posyandu-gunung-sari"
