@@ -50,7 +50,6 @@ from bot.text import (
     fold_words,
     format_number,
     is_number,
-    named_words,
 )
 
 T = TypeVar("T")
@@ -75,6 +74,8 @@ MEASURE_WORDS = frozenset(
 REPAIR_CREDIT = 0.7  # a word reached by stem or spelling guess is uncertain evidence
 YEAR_WEIGHT = 1.0  # a matching year says when, not what
 _YEAR = re.compile(r"(?:19|20)\d\d")
+# A capitalised word inside a sentence (not after . ! ? or :), as names are written.
+_NAME = re.compile(r"(?<=[^\s.!?:] )[A-Z][a-z]+(?![A-Za-z])")
 WHEN_WORDS = frozenset({"tanggal", "hari", "bulan", "tahun", "jam", "pukul"})
 COVERAGE_SHARE = 0.4  # final score = this * coverage + the rest * phrasing
 F1_SHARE = 0.8  # phrasing = this * weighted token F1 + the rest * token_sort_ratio
@@ -293,16 +294,18 @@ class Index:
             self._by_id[entry.id] = item
             for word in (*alias_words, *weak_words):
                 self._postings.setdefault(word, []).append(i)
-        # Names: words an answer writes as a name (Titlecase mid-sentence: "di Kelurahan
-        # Telaga Sari") that also name an entry in its title. A question naming one the
+        # Names: words the answers write as names (capitalised inside a sentence: "...
+        # di Kelurahan Telaga Sari") that also name an entry in its title, and that few
+        # entries share ("Balikpapan" tells no entry apart). A question naming one the
         # best entry lacks is about something else, however much of the rest it shares.
-        written_as_names = {
+        written = {w for entry, _, _ in docs for w in _NAME.findall(entry.answer)}
+        read = {t for w in written for t in self.normalizer.normalize_knowledge(w).tokens}
+        self._names = frozenset(
             t
             for entry, _, _ in docs
-            for t in self.normalizer.normalize_knowledge(" ".join(named_words(entry.answer))).tokens
-        }
-        in_titles = {t for entry, _, _ in docs for t in tokens_of[entry.title]}
-        self._names = frozenset(t for t in written_as_names & in_titles if not is_function_word(t))
+            for t in tokens_of[entry.title]
+            if t in read and len(self._postings[t]) <= self._common_df and not is_function_word(t)
+        )
         # Sets only for lists long enough that intersecting beats walking them, and not
         # for common words, which never reach that step (see _candidates).
         self._posting_sets = {
