@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from bot.knowledge import Knowledge, load_knowledge
 from bot.locale import Locale
 from bot.matcher import Engine
 from bot.paths import KNOWLEDGE_DIR
+from tests.support.botapi_stub import BotApiStub
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -151,3 +153,20 @@ async def make_bot(tmp_path: Path, knowledge: Knowledge, locale: Locale) -> Asyn
     yield factory
     for harness in running:
         await stop_bot(harness)
+
+
+# --- the real bot process (end-to-end and crash tests) ----------------------------------
+
+
+@pytest.fixture
+def knowledge_dir(tmp_path: Path) -> Path:
+    """A snapshot of the bundled knowledge, so edits elsewhere can't race the test."""
+    folder = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE_DIR, folder)
+    return folder
+
+
+@pytest.fixture
+def stub() -> Iterator[BotApiStub]:
+    with BotApiStub() as running:
+        yield running

@@ -13,16 +13,11 @@ import html
 import json
 import os
 import re
-import shutil
-import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +26,6 @@ import pytest
 
 from bot.knowledge import load_knowledge
 from bot.matcher import DecisionKind, Engine
-from bot.paths import KNOWLEDGE_DIR
 from tests.support import (
     TEST_TOKEN,
     BotApiStub,
@@ -42,13 +36,11 @@ from tests.support import (
     make_sticker_update,
     make_text_update,
 )
+from tests.support.bot_process import START_TIMEOUT, BotProcess, free_port, start_bot
+from tests.support.harness import STAFF_ID
 
-ROOT = Path(__file__).resolve().parents[1]
-STAFF_ID = 999
 GROUP_ID = -1001000000077
-START_TIMEOUT = 60.0  # imports (wordfreq, PySastrawi, matplotlib) on a slow CI box
 REPLY_TIMEOUT = 15.0
-STOP_TIMEOUT = 10.0
 
 UHC_QUESTION = "cakupan uhc balikpapan berapa persen"
 VAGUE = ("jaminan", "air", "berapa jumlah penduduk balikpapan", "anggaran", "program")
@@ -60,88 +52,10 @@ OUT_OF_SCOPE = (
 )
 
 
-# --- running the bot -----------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def clean_environ() -> dict[str, str]:
-    """The test runner's environment minus anything that configures the bot."""
-    prefixes = ("TELEGRAM_", "WEBHOOK_", "BOT_", "LOG_LEVEL", "PORT")
-    return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-
-
-@dataclass
-class BotProcess:
-    proc: subprocess.Popen[bytes]
-    stderr_path: Path
-    db_path: Path
-
-    @property
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
-
-    def stop(self) -> tuple[int, float]:
-        """SIGTERM, as a process manager would; the exit code and how long it took."""
-        started = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=STOP_TIMEOUT)
-        return code, time.monotonic() - started
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=STOP_TIMEOUT)
-
-
-def start_bot(stub: BotApiStub, tmp_path: Path, knowledge_dir: Path, **extra: str) -> BotProcess:
-    db_path = tmp_path / "data" / "bot.db"
-    env = {
-        **clean_environ(),
-        **stub.env(),
-        "BOT_DB_PATH": str(db_path),
-        "BOT_CACHE_DIR": str(db_path.parent / "cache"),
-        "BOT_STAFF_IDS": str(STAFF_ID),
-        "BOT_KNOWLEDGE_DIR": str(knowledge_dir),
-        "LOG_LEVEL": "INFO",
-        "PYTHONUNBUFFERED": "1",
-        **extra,
-    }
-    stderr_path = tmp_path / f"bot-stderr-{len(list(tmp_path.glob('bot-stderr-*')))}.log"
-    with stderr_path.open("wb") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    return BotProcess(proc, stderr_path, db_path)
-
-
-@pytest.fixture
-def knowledge_dir(tmp_path: Path) -> Path:
-    """A snapshot of the bundled knowledge, so edits elsewhere can't race the test."""
-    folder = tmp_path / "knowledge"
-    shutil.copytree(KNOWLEDGE_DIR, folder)
-    return folder
-
-
 @pytest.fixture
 def snapshot_engine(knowledge_dir: Path) -> Engine:
     """The same engine the bot process builds, to pick questions of a given kind."""
     return Engine(load_knowledge(knowledge_dir))
-
-
-@pytest.fixture
-def stub() -> Iterator[BotApiStub]:
-    with BotApiStub() as running:
-        yield running
 
 
 def first_of_kind(engine: Engine, questions: tuple[str, ...], kind: DecisionKind) -> str:

@@ -19,14 +19,8 @@ from pathlib import Path
 
 from bot.storage import Storage
 from tests.support import BotApiStub, make_text_update
-from tests.test_e2e_bot import (  # the same fixtures and process runner as the e2e tests
-    START_TIMEOUT,
-    STOP_TIMEOUT,
-    UHC_QUESTION,
-    knowledge_dir,  # noqa: F401  (pytest fixture)
-    start_bot,
-    stub,  # noqa: F401  (pytest fixture)
-)
+from tests.support.bot_process import START_TIMEOUT, STOP_TIMEOUT, start_bot
+from tests.support.harness import UHC_QUESTION
 
 BURST = 3_000
 KILL_AFTER_ROWS = 100
@@ -46,9 +40,9 @@ def committed(db_path: Path) -> set[int]:
 
 
 def test_sigkill_during_a_burst_loses_only_uncommitted_rows(
-    stub: BotApiStub,  # noqa: F811
+    stub: BotApiStub,
     tmp_path: Path,
-    knowledge_dir: Path,  # noqa: F811
+    knowledge_dir: Path,
 ) -> None:
     bot = start_bot(stub, tmp_path, knowledge_dir, BOT_FLOOD_LIMIT="10000", LOG_LEVEL="WARNING")
     try:
@@ -99,9 +93,9 @@ def test_sigkill_during_a_burst_loses_only_uncommitted_rows(
 
 
 def test_database_locked_through_sigterm_answers_everyone_and_loses_nothing(
-    stub: BotApiStub,  # noqa: F811
+    stub: BotApiStub,
     tmp_path: Path,
-    knowledge_dir: Path,  # noqa: F811
+    knowledge_dir: Path,
 ) -> None:
     bot = start_bot(stub, tmp_path, knowledge_dir)
     lock: sqlite3.Connection | None = None

@@ -32,7 +32,7 @@ from bot.storage import EXPORT_COLUMNS
 from bot.telegram import ratelimit
 from bot.telegram.app import build_application
 from tests.support import BotApiStub, make_command_update, make_text_update
-from tests.test_e2e_bot import ROOT, START_TIMEOUT, clean_environ
+from tests.support.bot_process import ROOT, START_TIMEOUT, clean_environ
 
 TOKEN = "7012345678:AAH3kSecretPart_of-the-token0123456789"
 SECRET_PART = TOKEN.split(":", 1)[1]
