@@ -18,7 +18,8 @@ per question):
 The decision then answers only when the best entry is clearly ahead and explains most
 of the question, and never when the question asks for a detail the entry does not
 hold (``details``/``places`` in slang.yaml, a number it does not mention, or "berapa"
-without a figure on that subject): that is "belum tahu", logged for staff.
+without a figure on that subject) or names something another entry is about (a
+kelurahan, a facility): that is "belum tahu", logged for staff.
 
 Candidates come from an inverted index over the question's rarest words, so the cost
 barely grows with the size of the knowledge. Constants below were chosen by sweeps on
