@@ -18,6 +18,7 @@ from bot.paths import KNOWLEDGE_DIR, ROOT
 
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DEFAULT_CACHE = ROOT / "data" / "cache"
 
 
 class ConfigError(Exception):
@@ -114,13 +115,13 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_token: bool = Fa
         problems.append(("config.bad_webhook_secret", {}))
 
     knowledge_dir = Path(get("BOT_KNOWLEDGE_DIR") or KNOWLEDGE_DIR)
-    cache = get("BOT_CACHE_DIR")
+    cache = get("BOT_CACHE_DIR")  # "off": no snapshots
     settings = Settings(
         token=token,
         base_url=base_url,
         db_path=Path(get("BOT_DB_PATH") or ROOT / "data" / "bot.db"),
         knowledge_dir=knowledge_dir,
-        cache_dir=None if cache == "off" else Path(cache or ROOT / "data" / "cache"),
+        cache_dir=None if cache and cache.lower() == "off" else Path(cache or DEFAULT_CACHE),
         staff_ids=frozenset(staff_ids),
         staff_chat_id=staff_chat_id,
         log_level=log_level,

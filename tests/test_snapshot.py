@@ -213,3 +213,18 @@ def test_files_left_half_written_by_a_killed_process_are_cleared(
     assert index is not None
     assert not any(p.exists() for p in stale)
     assert fresh.exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, "data/cache"), ("off", None), ("OFF", None), ("/srv/cache", "/srv/cache")],
+)
+def test_the_snapshot_folder_setting(value: str | None, expected: str | None) -> None:
+    from bot.config import load_settings
+    from bot.paths import ROOT
+
+    settings = load_settings({} if value is None else {"BOT_CACHE_DIR": value})
+    if expected is None:
+        assert settings.cache_dir is None
+    else:
+        assert settings.cache_dir == ROOT / expected
