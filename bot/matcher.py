@@ -500,15 +500,14 @@ class Engine:
         """From knowledge (indexed here) or from an index already built or read back
         from a snapshot (:mod:`bot.snapshot`)."""
         self.thresholds = thresholds or Thresholds()
-        self._index = knowledge if isinstance(knowledge, Index) else build_index(knowledge)
+        self._index = _index_of(knowledge)
 
     @property
     def knowledge(self) -> Knowledge:
         return self._index.knowledge
 
     def swap(self, knowledge: Knowledge | Index) -> None:
-        # Built fully before anyone can see it.
-        index = knowledge if isinstance(knowledge, Index) else build_index(knowledge)
+        index = _index_of(knowledge)  # built fully before anyone can see it
         self._index = index  # the old index has no reference cycles: freed right here
 
     def normalize(self, question: str) -> Normalized:
@@ -673,6 +672,10 @@ def top_weighted(hits: dict[int, float], n: int) -> list[int]:
 
 def _shared(pool: dict, value: T) -> T:
     return pool.setdefault(value, value)
+
+
+def _index_of(knowledge: Knowledge | Index) -> Index:
+    return knowledge if isinstance(knowledge, Index) else build_index(knowledge)
 
 
 def _prefix(question: str) -> str:

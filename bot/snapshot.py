@@ -70,7 +70,10 @@ def code_version() -> str:
 
 def snapshot_path(folder: Path, cache_dir: Path) -> Path | None:
     """Where the snapshot of this folder's files lives (None if one cannot be read)."""
-    fingerprint = folder_fingerprint(folder)
+    return _path_of(folder_fingerprint(folder), cache_dir)
+
+
+def _path_of(fingerprint: str, cache_dir: Path) -> Path | None:
     if not fingerprint:
         return None
     return cache_dir / f"{PREFIX}{fingerprint}-{code_version()}.pickle"
@@ -82,7 +85,8 @@ def open_index(folder: Path, cache_dir: Path | None) -> tuple[Index | None, list
     folder does not pass validation."""
     if cache_dir is None:
         return _check_and_build(folder)
-    path = snapshot_path(folder, cache_dir)
+    fingerprint = folder_fingerprint(folder)
+    path = _path_of(fingerprint, cache_dir)
     index = _read(path) if path else None
     if index is not None:
         return index, []
@@ -91,8 +95,9 @@ def open_index(folder: Path, cache_dir: Path | None) -> tuple[Index | None, list
     if index is None:
         return None, problems
     files.forget_others()
-    # Only if the files did not change while they were read: the name must tell the truth.
-    if path is not None and path == snapshot_path(folder, cache_dir):
+    # Only if the files parsed are the ones the name was made from (none changed in
+    # between): the name must tell the truth.
+    if path is not None and index.knowledge.fingerprint == fingerprint:
         _write(index, path)
     return index, problems
 
