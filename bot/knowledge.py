@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Protocol
 
 import yaml
+import yaml_rs
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -223,28 +224,82 @@ _NoAliasLoader.add_implicit_resolver(
 
 
 class _FastLoader(getattr(yaml, "CSafeLoader", _NoAliasLoader)):  # type: ignore[misc]
-    """libyaml's parser with the same YAML 1.2 booleans: about 7x faster on large
-    folders. Used only for text that cannot hold an anchor or alias (no & or *)."""
+    """libyaml's parser with the same YAML 1.2 booleans."""
 
     yaml_implicit_resolvers = _NoAliasLoader.yaml_implicit_resolvers
 
 
-def _read_yaml(text: str, track_lines: bool = False) -> tuple[Any, dict[Path_, int]]:
-    """Parse YAML; with ``track_lines``, also remember the line of every value, keyed by
-    its path. Lines are only needed to report a problem, so a folder is read without
-    them first (faster, and much less memory on a large folder) and a file is read
-    again with them when one of its values is at fault."""
-    strict = "&" in text or "*" in text
-    loader = _NoAliasLoader(text) if strict else _FastLoader(text)
+def _read_yaml(text: str) -> Any:
+    """The reference reading (PyYAML), for a file yaml-rs refuses: it raises the exact
+    problem, with its line."""
+    loader = _loader(text)
     try:
         node = loader.get_single_node()
-        lines: dict[Path_, int] = {}
-        data = (
-            _construct(loader, node, (), lines if track_lines else None)
-            if node is not None
-            else None
+        return _construct(loader, node) if node is not None else None
+    finally:
+        loader.dispose()
+
+
+def _lines_of(text: str) -> dict[Path_, int]:
+    """The line of every value, keyed by its path. Lines are only needed to report a
+    problem, so a folder is read without them and a file is composed again here only
+    when one of its values is at fault (none, so line 1, if PyYAML cannot read it)."""
+    loader = _loader(text)
+    try:
+        root = loader.get_single_node()
+    except (_YamlProblem, yaml.YAMLError, RecursionError):
+        return {}
+    finally:
+        loader.dispose()
+    lines: dict[Path_, int] = {}
+    todo: list[tuple[Path_, yaml.Node]] = [((), root)] if root is not None else []
+    while todo:
+        path, node = todo.pop()
+        lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            todo.extend(((*path, str(key.value)), value) for key, value in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend(((*path, i), item) for i, item in enumerate(node.value))
+    return lines
+
+
+# Aliases make a YAML "billion laughs" bomb; knowledge never needs one.
+_NO_ALIASES = yaml_rs.AliasLimits(max_total_replayed_events=0)
+_SYNTAX_LINE = re.compile(r"\bline (\d+)")
+_CONSTRUCTOR_FAULTS = (ValueError, TypeError, KeyError, AttributeError, RecursionError)
+
+
+def _read_data(text: str) -> Any:
+    """The data of one file, read by yaml-rs (YAML 1.2, about 5x faster than PyYAML's
+    C loader). When it refuses a file, the reference reading says what is wrong and
+    where; text that may hold an anchor, or a character YAML forbids, is first read by
+    the reference too, which refuses both with their line."""
+    if "&" in text or "*" in text or yaml.reader.Reader.NON_PRINTABLE.search(text):
+        _compose(text)
+    try:
+        return yaml_rs.loads(
+            text,
+            alias_limits=_NO_ALIASES,
+            duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error,
         )
-        return data, lines
+    except (ValueError, RecursionError) as exc:  # YAMLDecodeError is a ValueError
+        _read_yaml(text)  # raises the reference's own problem, with its line
+        # ... unless only yaml-rs refuses it ("!!null x"): then its words, at its line.
+        found = _SYNTAX_LINE.search(str(exc))
+        raise _YamlProblem(
+            int(found.group(1)) if found else 1, "yaml_syntax", error=str(exc).splitlines()[-1]
+        ) from exc
+
+
+def _loader(text: str) -> yaml.SafeLoader:
+    # libyaml is about 7x faster; it is used only where no anchor or alias can be.
+    return _NoAliasLoader(text) if "&" in text or "*" in text else _FastLoader(text)
+
+
+def _compose(text: str) -> None:
+    loader = _loader(text)
+    try:
+        loader.get_single_node()
     finally:
         loader.dispose()
 
@@ -252,9 +307,7 @@ def _read_yaml(text: str, track_lines: bool = False) -> tuple[Any, dict[Path_, i
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
-def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, lines: dict | None) -> Any:
-    if lines is not None:
-        lines[path] = node.start_mark.line + 1
+def _construct(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -263,13 +316,10 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, lines: dic
                 raise _YamlProblem(key_node.start_mark.line + 1, "yaml_key_type")
             if key in result:
                 raise _YamlProblem(key_node.start_mark.line + 1, "yaml_duplicate_key", key=key)
-            child = (*path, str(key)) if lines is not None else path
-            result[key] = _construct(loader, value_node, child, lines)
+            result[key] = _construct(loader, value_node)
         return result
     if isinstance(node, yaml.SequenceNode):
-        if lines is None:
-            return [_construct(loader, n, path, None) for n in node.value]
-        return [_construct(loader, n, (*path, i), lines) for i, n in enumerate(node.value)]
+        return [_construct(loader, n) for n in node.value]
     return _scalar(loader, node)
 
 
@@ -277,7 +327,11 @@ def _scalar(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
     # Most values are plain strings: skip the constructor's bookkeeping for them.
     if node.tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
         return node.value
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except _CONSTRUCTOR_FAULTS as exc:  # "!!int banyak": PyYAML raises a bare ValueError
+        line = node.start_mark.line + 1
+        raise _YamlProblem(line, "yaml_syntax", error=f"{node.tag}: {node.value!r}") from exc
 
 
 def _line_of(lines: dict[Path_, int], loc: Iterable[str | int]) -> int:
@@ -302,7 +356,7 @@ class _Parsed:
     def lines(self) -> dict[Path_, int]:
         """Line of every value, read only when a problem in this file needs one."""
         if self._lines is None:
-            self._lines = _read_yaml(self.text, track_lines=True)[1]
+            self._lines = _lines_of(self.text)
         return self._lines
 
 
@@ -339,14 +393,23 @@ def _parse_file(
     if known is not None:  # these very bytes passed this very validation before
         return _Parsed(name, known, text, digest)
     try:
-        data, _ = _read_yaml(text)
+        data = _read_data(text)
     except _YamlProblem as exc:
         problems.append(Problem(name, exc.line, exc.code, exc.params))
         return None
+    except RecursionError:  # PyYAML's pure-Python composer on absurdly deep nesting
+        problems.append(Problem(name, 1, "yaml_syntax", {"error": "nested too deeply"}))
+        return None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        opened = getattr(exc, "context_mark", None)
+        if mark and opened and mark.index >= len(text.rstrip()):
+            mark = opened  # an unclosed quote or bracket runs to the end: show where it opened
         line = mark.line + 1 if mark else 1
         detail = getattr(exc, "problem", None) or str(exc)
+        if isinstance(exc, yaml.reader.ReaderError):  # a character YAML forbids
+            line = text.count("\n", 0, max(exc.position, 0)) + 1
+            detail = f"#x{exc.character:04x}: {exc.reason}"
         problems.append(Problem(name, line, "yaml_syntax", {"error": detail}))
         return None
     if data is None:
@@ -357,7 +420,7 @@ def _parse_file(
     try:
         model = KnowledgeFile.model_validate(data)
     except ValidationError as exc:
-        lines = _read_yaml(text, track_lines=True)[1]
+        lines = _lines_of(text)
         for err in exc.errors():
             loc = [part for part in err["loc"] if not isinstance(part, str) or part]
             problems.append(

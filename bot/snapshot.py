@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 FORMAT = 1  # bump when the snapshot's layout changes in a way the code hash misses
 # What an index is built by: any change to these makes every old snapshot stale.
 CODE_FILES = ("knowledge.py", "text.py", "matcher.py", "snapshot.py")
-PACKAGES = ("pydantic", "pydantic-core", "PyYAML", "rapidfuzz", "wordfreq")
+PACKAGES = ("pydantic", "pydantic-core", "PyYAML", "yaml-rs", "rapidfuzz", "wordfreq")
 PREFIX = "index-"
 FILES = "files"  # subfolder of parsed knowledge files
 PREFIX_FILE = "file-"

@@ -4,12 +4,21 @@ and a broken folder never half-loads."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
+import yaml
 
 from bot.__main__ import main
 from bot.answers import Renderer
-from bot.knowledge import KnowledgeError, check_knowledge, load_knowledge
+from bot.knowledge import (
+    KnowledgeError,
+    KnowledgeFile,
+    check_knowledge,
+    knowledge_files,
+    load_knowledge,
+)
+from bot.paths import KNOWLEDGE_DIR
 from tests.conftest import MINI_ENTRIES, write_knowledge
 
 
@@ -207,3 +216,92 @@ def test_yes_no_on_off_stay_words(tmp_path: Path) -> None:
     slang = "slang:\n  brp: berapa\nfillers: [on, no, yes, off, y, ya]\n"
     knowledge = load_knowledge(write_knowledge(tmp_path / "knowledge", slang__yaml=slang))
     assert {"on", "no", "yes", "off", "y", "ya"} <= knowledge.fillers
+
+
+def test_times_and_leading_zeros_stay_as_written(tmp_path: Path) -> None:
+    """YAML 1.1 reads 7:30 as 450 (base 60) and 0812 as an octal number; knowledge is
+    read as YAML 1.2, where a time stays a time and 0812 stays 812."""
+    slang = "slang:\n  brp: berapa\n  jam: 7:30\nfillers: [0812, 1:30:00]\n"
+    knowledge = load_knowledge(write_knowledge(tmp_path / "knowledge", slang__yaml=slang))
+    assert knowledge.slang["jam"] == "7:30"
+    assert {"812", "1:30:00"} <= knowledge.fillers
+
+
+def test_an_anchor_alone_is_refused_too(tmp_path: Path, renderer: Renderer) -> None:
+    slang = "slang:\n  brp: berapa\n  a: &kata kata\n"
+    folder = write_knowledge(tmp_path / "knowledge", slang__yaml=slang)
+    [message] = problems_of(folder, renderer)
+    assert message.startswith("knowledge/slang.yaml:3: anchor/alias YAML")
+
+
+def test_a_control_character_is_a_yaml_problem_at_its_line(
+    tmp_path: Path, renderer: Renderer
+) -> None:
+    slang = "slang:\n  brp: berapa\n  bel: ding\x07\n"
+    folder = write_knowledge(tmp_path / "knowledge", slang__yaml=slang)
+    [message] = problems_of(folder, renderer)
+    assert message.startswith("knowledge/slang.yaml:3: YAML tidak bisa dibaca")
+
+
+@pytest.mark.parametrize(
+    ("value", "line"),
+    [
+        ("!!int banyak", 2),  # PyYAML's own constructor raises a ValueError on this
+        ("!!bool mungkin", 2),  # ... and a KeyError on this
+        ("!!null sesuatu", 1),  # only yaml-rs refuses this one, and names no line
+        ('"tutup kutip', 2),
+    ],
+)
+def test_a_badly_tagged_or_quoted_value_is_a_problem_not_a_crash(
+    tmp_path: Path, renderer: Renderer, value: str, line: int
+) -> None:
+    slang = f"fillers:\n  - {value}\n"
+    folder = write_knowledge(tmp_path / "knowledge", slang__yaml=slang)
+    [message] = problems_of(folder, renderer)
+    assert message.startswith(f"knowledge/slang.yaml:{line}: YAML tidak bisa dibaca")
+
+
+def test_a_problem_next_to_a_value_pyyaml_cannot_build_is_at_its_line(
+    tmp_path: Path, renderer: Renderer
+) -> None:
+    """A local tag (`!jenis`) is read by yaml-rs but PyYAML cannot build it; lines come
+    from PyYAML's node tree, which needs no building."""
+    entries = MINI_ENTRIES.replace("    kind: facility", "    kind: !jenis facility\n    x: 1")
+    folder = write_knowledge(tmp_path / "knowledge", entries__yaml=entries)
+    [message] = problems_of(folder, renderer)
+    line = line_of(entries, "    x: 1")
+    assert message.startswith(f"knowledge/entries.yaml:{line}: entries[2].x")
+
+
+def test_deep_nesting_in_a_file_with_an_ampersand_is_a_problem_not_a_crash(
+    tmp_path: Path, renderer: Renderer
+) -> None:
+    slang = "# K3 & lingkungan\nfillers: " + "[" * 5000 + "]" * 5000 + "\n"
+    folder = write_knowledge(tmp_path / "knowledge", slang__yaml=slang)
+    [message] = problems_of(folder, renderer)
+    assert message.startswith("knowledge/slang.yaml:")
+    assert "YAML tidak bisa dibaca" in message
+
+
+def test_the_bundled_files_read_the_same_as_with_pyyaml() -> None:
+    """yaml-rs reads the knowledge; PyYAML (the loader the lines come from) must agree
+    on every value of the bundled files, or problems would be put at the wrong line."""
+
+    class YAML12Booleans(yaml.SafeLoader):
+        yaml_implicit_resolvers: ClassVar[dict] = {
+            first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        }
+
+    knowledge = load_knowledge(KNOWLEDGE_DIR)
+    by_id = {e.id: e for e in knowledge.entries}
+    compared = 0
+    for path in knowledge_files(KNOWLEDGE_DIR):
+        model = KnowledgeFile.model_validate(
+            yaml.load(path.read_text(encoding="utf-8"), Loader=YAML12Booleans)
+        )
+        for entry in model.entries:
+            assert by_id[entry.id].model_dump() == entry.model_dump()
+            compared += 1
+        assert all(knowledge.slang[k] == v for k, v in model.slang.items())
+    assert compared == len(knowledge.entries)
