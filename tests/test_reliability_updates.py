@@ -34,7 +34,7 @@ from tests.support import (
     make_user,
     make_voice_update,
 )
-from tests.support.harness import UHC_ID, UHC_QUESTION, Harness, sent
+from tests.support.harness import UHC_ID, UHC_QUESTION, Harness, chat_record, sent
 from tests.support.updates import DEFAULT_GROUP_ID, next_update_id
 
 pytestmark = pytest.mark.filterwarnings(
@@ -600,13 +600,6 @@ async def test_a_button_on_an_inaccessible_message_sends_the_page_afresh(
 # --- the bot's own membership: blocked, unblocked, removed ---------------------------------
 
 
-def chat_state(bot: Harness, chat_id: int) -> tuple[Any, ...] | None:
-    with sqlite3.connect(bot.settings.db_path) as db:
-        return db.execute(
-            "SELECT inactive_since, last_active FROM chats WHERE chat_id = ?", (chat_id,)
-        ).fetchone()
-
-
 async def test_blocking_the_bot_marks_the_chat_inactive_and_unblocking_needs_nothing(
     make_bot: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -622,17 +615,17 @@ async def test_blocking_the_bot_marks_the_chat_inactive_and_unblocking_needs_not
 
     # The resident blocks the bot: Telegram says "kicked" in their private chat.
     assert await bot.send(make_my_chat_member_update("kicked", user_id=601)) == []
-    inactive_since, _ = chat_state(bot, 601)
+    inactive_since = chat_record(bot, 601)["inactive_since"]
     assert inactive_since is not None
     assert await bot.storage.group_recipients(group.id) == []  # staff answers skip them
 
     # Unblocking ("member") changes nothing by itself and sends nothing...
     assert await bot.send(make_my_chat_member_update("member", "kicked", user_id=601)) == []
-    assert chat_state(bot, 601)[0] == inactive_since
+    assert chat_record(bot, 601)["inactive_since"] == inactive_since
     # ... until they ask again: then they are reachable.
     await bot.send(make_text_update(question, user_id=601))
     await bot.storage.flush()
-    assert chat_state(bot, 601)[0] is None
+    assert chat_record(bot, 601)["inactive_since"] is None
     assert [c for c, _ in await bot.storage.group_recipients(group.id)] == [601]
     calls = await bot.send(make_text_update(f"/jawab {group.id} Sudah ada.", user_id=STAFF_ID))
     assert 601 in [c["chat_id"] for c in sent(calls)]
@@ -647,11 +640,11 @@ async def test_a_group_that_removes_the_bot_is_marked_inactive(make_bot: Any) ->
             status, "member", chat_id=chat_id, chat_type="supergroup"
         )
         assert await bot.send(update) == []
-        assert chat_state(bot, chat_id)[0] is not None
+        assert chat_record(bot, chat_id)["inactive_since"] is not None
     # Added to a group: nothing to record.
     added = make_my_chat_member_update("member", "left", chat_id=-100555999, chat_type="group")
     await bot.send(added)
-    assert chat_state(bot, -100555999) is None
+    assert chat_record(bot, -100555999) is None
 
 
 async def test_a_flooding_user_who_blocks_the_bot_is_still_recorded(make_bot: Any) -> None:
@@ -660,7 +653,7 @@ async def test_a_flooding_user_who_blocks_the_bot_is_still_recorded(make_bot: An
     for _ in range(5):
         await bot.send(make_text_update("halo", user_id=602))
     assert await bot.send(make_my_chat_member_update("kicked", user_id=602)) == []
-    assert chat_state(bot, 602)[0] is not None
+    assert chat_record(bot, 602)["inactive_since"] is not None
 
 
 async def test_blocking_while_the_database_is_locked_is_only_a_warning(

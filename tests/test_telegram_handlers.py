@@ -15,7 +15,6 @@ import io
 import logging
 import re
 import shutil
-import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -64,6 +63,7 @@ from tests.support.harness import (
     assert_no_handler_errors,
     buttons,
     callback_data,
+    chat_record,
     only_message,
     pick,
     press,
@@ -1023,24 +1023,17 @@ async def test_reload_reports_schema_problems_with_lines(reloadable: Harness) ->
 # --- errors and delivery problems ---------------------------------------------------------
 
 
-def chat_row(path: Path, chat_id: int) -> tuple[Any, ...] | None:
-    with sqlite3.connect(path) as db:
-        return db.execute(
-            "SELECT chat_id, inactive_since FROM chats WHERE chat_id = ?", (chat_id,)
-        ).fetchone()
-
-
 async def test_forbidden_marks_chat_inactive(
     bot: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     question = pick(bot.engine, OUT_OF_SCOPE, DecisionKind.FALLBACK)[0]
-    assert chat_row(bot.settings.db_path, 321) is None
+    assert chat_record(bot, 321) is None
     bot.req.fail_next("sendMessage", status=403)
     calls = await bot.send(make_text_update(question, user_id=321))
     assert [c.status for c in calls if c.method == "sendMessage"] == [403]
     await bot.storage.flush()
-    row = chat_row(bot.settings.db_path, 321)
-    assert row is not None and row[1] is not None
+    row = chat_record(bot, 321)
+    assert row is not None and row["inactive_since"] is not None
     assert_no_handler_errors(caplog)
     # The blocked chat is skipped when staff answer the question's group.
     [group] = await bot.storage.open_groups()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,14 @@ async def stop_bot(harness: Harness) -> None:
         await harness.app.stop()
     await harness.app.shutdown()
     await harness.app.post_shutdown(harness.app)
+
+
+def chat_record(bot: Harness, chat_id: int) -> dict[str, Any] | None:
+    """The bot's row for a chat, read straight from its SQLite file (None: never seen)."""
+    with sqlite3.connect(bot.settings.db_path) as db:
+        db.row_factory = sqlite3.Row
+        row = db.execute("SELECT * FROM chats WHERE chat_id = ?", (chat_id,)).fetchone()
+    return dict(row) if row else None
 
 
 def sent(calls: Iterable[Call], method: str = "sendMessage") -> list[Call]:
