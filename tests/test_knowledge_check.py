@@ -218,13 +218,14 @@ def test_yes_no_on_off_stay_words(tmp_path: Path) -> None:
     assert {"on", "no", "yes", "off", "y", "ya"} <= knowledge.fillers
 
 
-def test_times_and_leading_zeros_stay_as_written(tmp_path: Path) -> None:
-    """YAML 1.1 reads 7:30 as 450 (base 60) and 0812 as an octal number; knowledge is
-    read as YAML 1.2, where a time stays a time and 0812 stays 812."""
-    slang = "slang:\n  brp: berapa\n  jam: 7:30\nfillers: [0812, 1:30:00]\n"
+def test_numbers_are_read_as_yaml_1_2(tmp_path: Path) -> None:
+    """YAML 1.1 reads 7:30 as 450 (base 60) and 0755 as 493 (octal); knowledge is read
+    as YAML 1.2, where 7:30 stays a time. A plain 0812 is the number 812 there, so the
+    staff guide says to quote numbers whose leading zero matters."""
+    slang = "slang:\n  brp: berapa\n  jam: 7:30\nfillers: [0755, 0812, '0812', 1:30:00]\n"
     knowledge = load_knowledge(write_knowledge(tmp_path / "knowledge", slang__yaml=slang))
     assert knowledge.slang["jam"] == "7:30"
-    assert {"812", "1:30:00"} <= knowledge.fillers
+    assert {"755", "812", "0812", "1:30:00"} <= knowledge.fillers
 
 
 def test_an_anchor_alone_is_refused_too(tmp_path: Path, renderer: Renderer) -> None:
