@@ -124,7 +124,7 @@ def _check_and_build(
 
 class _ParsedFiles:
     """Each knowledge file, parsed and validated, by the SHA-256 of its bytes: when one
-    file of many is edited, only that one is parsed again (YAML is the slow part)."""
+    file of many is edited, only that one is parsed and validated again."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
