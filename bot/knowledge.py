@@ -266,7 +266,14 @@ def _lines_of(text: str) -> dict[Path_, int]:
 # Aliases make a YAML "billion laughs" bomb; knowledge never needs one.
 _NO_ALIASES = yaml_rs.AliasLimits(max_total_replayed_events=0)
 _SYNTAX_LINE = re.compile(r"\bline (\d+)")
-_CONSTRUCTOR_FAULTS = (ValueError, TypeError, KeyError, AttributeError, RecursionError)
+_CONSTRUCTOR_FAULTS = (
+    ValueError,
+    TypeError,
+    LookupError,
+    AttributeError,
+    ArithmeticError,
+    RecursionError,
+)
 
 
 def _read_data(text: str) -> Any:
@@ -282,7 +289,7 @@ def _read_data(text: str) -> Any:
             alias_limits=_NO_ALIASES,
             duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error,
         )
-    except (ValueError, RecursionError) as exc:  # YAMLDecodeError is a ValueError
+    except Exception as exc:  # YAMLDecodeError, or anything else: a refusal all the same
         _read_yaml(text)  # raises the reference's own problem, with its line
         # ... unless only yaml-rs refuses it ("!!null x"): then its words, at its line.
         found = _SYNTAX_LINE.search(str(exc))

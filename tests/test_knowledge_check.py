@@ -249,6 +249,7 @@ def test_a_control_character_is_a_yaml_problem_at_its_line(
     [
         ("!!int banyak", 2),  # PyYAML's own constructor raises a ValueError on this
         ("!!bool mungkin", 2),  # ... and a KeyError on this
+        ("!!int", 2),  # ... and an IndexError on this
         ("!!null sesuatu", 1),  # only yaml-rs refuses this one, and names no line
         ('"tutup kutip', 2),
     ],

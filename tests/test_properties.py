@@ -1,23 +1,27 @@
 """Any Unicode string, however hostile, goes through the engine without an exception,
-and what the renderer produces is always valid Telegram HTML."""
+what the renderer produces is always valid Telegram HTML, and no damage to a knowledge
+file makes `check` crash."""
 
 from __future__ import annotations
 
 import heapq
 import html
 import re
+import tempfile
 from datetime import date
 from html.parser import HTMLParser
+from pathlib import Path
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.answers import Format, Renderer
-from bot.knowledge import Entry, Figure, Knowledge, Source
+from bot.knowledge import Entry, Figure, Knowledge, Source, check_knowledge
 from bot.matcher import MAX_QUESTION_CHARS, DecisionKind, Engine, top_weighted
 from bot.telegram.callbacks import MAX_BYTES, decode, encode
 from bot.telegram.messages import MAX_MESSAGE_CHARS, split_text
 from bot.text import MAX_TOKENS, fold
+from tests.conftest import MINI_ENTRIES, write_knowledge
 
 CASES = settings(
     max_examples=2000,
@@ -188,3 +192,35 @@ def test_top_weighted_is_nlargest_with_ties_to_the_lowest_position(
 ) -> None:
     expected = heapq.nlargest(n, hits, key=lambda i: (hits[i], -i))
     assert top_weighted(hits, n) == expected
+
+
+# What a hand edit breaks YAML with: indentation, colons, quotes, brackets, tags,
+# anchors, tabs, stray numbers and times, control characters, document markers.
+yaml_damage = st.sampled_from(
+    [" ", "  ", "\t", "\n", ":", ": ", "- ", "'", '"', "[", "]", "{", "}", ",", "#", "&a ",
+     "*a", "!!int ", "!x ", "? ", "---\n", "...", "|", ">-", "7:30", "0812", "1e3", "~",
+     "\x07", "\ufeff", "%YAML 1.1\n", "@", "`", "\\", "null", "yes"]
+)  # fmt: skip
+
+
+@given(
+    edits=st.lists(
+        st.tuples(st.floats(0, 1), st.integers(0, 3), yaml_damage), min_size=1, max_size=4
+    )
+)
+@settings(max_examples=300, deadline=5000, suppress_health_check=[HealthCheck.too_slow])
+def test_no_damage_to_a_knowledge_file_crashes_check(
+    edits: list[tuple[float, int, str]],
+) -> None:
+    """Each edit deletes a few characters somewhere and types something else: `check`
+    either accepts the file or names problems at lines of the file, never raises."""
+    text = MINI_ENTRIES
+    for where, cut, typed in edits:
+        at = int(where * len(text))
+        text = text[:at] + typed + text[at + cut :]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = write_knowledge(Path(tmp) / "knowledge", entries__yaml=text)
+        knowledge, problems = check_knowledge(folder)
+    assert (knowledge is None) == bool(problems)
+    last_line = text.count("\n") + 2  # a problem at the end of the file
+    assert all(1 <= p.line <= last_line for p in problems if p.file.endswith("entries.yaml"))
