@@ -293,9 +293,8 @@ def _read_data(text: str) -> Any:
         _read_yaml(text)  # raises the reference's own problem, with its line
         # ... unless only yaml-rs refuses it ("!!null x"): then its words, at its line.
         found = _SYNTAX_LINE.search(str(exc))
-        raise _YamlProblem(
-            int(found.group(1)) if found else 1, "yaml_syntax", error=str(exc).splitlines()[-1]
-        ) from exc
+        what = (str(exc).splitlines() or [type(exc).__name__])[-1]  # the last line says what
+        raise _YamlProblem(int(found.group(1)) if found else 1, "yaml_syntax", error=what) from exc
 
 
 def _loader(text: str) -> yaml.SafeLoader:
