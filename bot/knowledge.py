@@ -244,13 +244,10 @@ def _lines_of(text: str) -> dict[Path_, int]:
     """The line of every value, keyed by its path. Lines are only needed to report a
     problem, so a folder is read without them and a file is composed again here only
     when one of its values is at fault (none, so line 1, if PyYAML cannot read it)."""
-    loader = _loader(text)
     try:
-        root = loader.get_single_node()
+        root = _compose(text)
     except (_YamlProblem, yaml.YAMLError, RecursionError):
         return {}
-    finally:
-        loader.dispose()
     lines: dict[Path_, int] = {}
     todo: list[tuple[Path_, yaml.Node]] = [((), root)] if root is not None else []
     while todo:
@@ -281,7 +278,7 @@ def _read_data(text: str) -> Any:
     C loader). When it refuses a file, the reference reading says what is wrong and
     where; text that may hold an anchor, or a character YAML forbids, is first read by
     the reference too, which refuses both with their line."""
-    if "&" in text or "*" in text or yaml.reader.Reader.NON_PRINTABLE.search(text):
+    if _may_alias(text) or yaml.reader.Reader.NON_PRINTABLE.search(text):
         _compose(text)
     try:
         return yaml_rs.loads(
@@ -297,20 +294,22 @@ def _read_data(text: str) -> Any:
         raise _YamlProblem(int(found.group(1)) if found else 1, "yaml_syntax", error=what) from exc
 
 
+def _may_alias(text: str) -> bool:
+    return "&" in text or "*" in text
+
+
 def _loader(text: str) -> yaml.SafeLoader:
     # libyaml is about 7x faster; it is used only where no anchor or alias can be.
-    return _NoAliasLoader(text) if "&" in text or "*" in text else _FastLoader(text)
+    return _NoAliasLoader(text) if _may_alias(text) else _FastLoader(text)
 
 
-def _compose(text: str) -> None:
+def _compose(text: str) -> yaml.Node | None:
+    """PyYAML's node tree of ``text`` (values not built): raises its problems."""
     loader = _loader(text)
     try:
-        loader.get_single_node()
+        return loader.get_single_node()
     finally:
         loader.dispose()
-
-
-_STR_TAG = "tag:yaml.org,2002:str"
 
 
 def _construct(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
@@ -330,9 +329,6 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
 
 
 def _scalar(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
-    # Most values are plain strings: skip the constructor's bookkeeping for them.
-    if node.tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
-        return node.value
     try:
         return loader.construct_object(node, deep=True)
     except _CONSTRUCTOR_FAULTS as exc:  # "!!int banyak": PyYAML raises a bare ValueError
