@@ -30,17 +30,48 @@ class Renderer:
 
     # --- pieces -------------------------------------------------------------------
 
-    def date(self, day: date) -> str:
+    def date(self, day: date | None) -> str:
+        if day is None:
+            return self.locale.t("format.undated")
         return self.locale.t(
             "format.date", day=day.day, month=self.locale.month_names[day.month - 1], year=day.year
         )
 
-    def figure(self, figure: Figure) -> str:
+    def short_date(self, day: date | None) -> str:
+        if day is None:
+            return self.locale.t("format.undated")
+        months = self.locale.t("format.months_short").split()
+        return self.locale.t(
+            "format.date_short", day=day.day, month_short=months[day.month - 1], year=day.year
+        )
+
+    def amount(self, figure: Figure) -> str:
+        """The figure's value as residents read it: "lebih dari 90 persen"."""
         amount = figure.text if figure.value is None else format_number(figure.value)
-        parts = [figure.qualifier, amount, figure.unit]
-        value = " ".join(p for p in parts if p)
-        key = "format.figure_year" if figure.year else "format.figure"
-        return self.locale.t(key, label=figure.label, value=value, year=figure.year)
+        return " ".join(p for p in (figure.qualifier, amount, figure.unit) if p)
+
+    def figure(self, figure: Figure, *, label: bool = True) -> str:
+        value = self.amount(figure)
+        when = figure.when
+        if when and when.lower() in figure.label.lower():
+            when = None  # "Anggaran 2026: ..." does not repeat its year
+        if not label:
+            return f"{value} ({when})" if when else value
+        if when:
+            return self.locale.t(
+                "format.figure_period", label=figure.label, value=value, period=when
+            )
+        return self.locale.t("format.figure", label=figure.label, value=value)
+
+    def claimant(self, entry: Entry, figure: Figure, knowledge: Knowledge) -> str:
+        """Who claims a figure and when: "TribunKaltim.co, 31 Jul 2025"."""
+        source = knowledge.source_of(entry, figure)
+        day = figure.as_of or source.date
+        if day is None:
+            return self.locale.t("answer.figure_source_undated", publisher=source.publisher)
+        return self.locale.t(
+            "answer.figure_source", publisher=source.publisher, date=self.short_date(day)
+        )
 
     def source(self, source: Source) -> str:
         key = "answer.source_item_url" if source.url else "answer.source_item"
@@ -63,9 +94,9 @@ class Renderer:
         esc, bold, italic = _markup(fmt)
         t = self.locale.t
         lines = [bold(esc(entry.title)), esc(entry.answer)]
-        if entry.figures:
-            lines.append("")
-            lines += [t("answer.figure_line", figure=esc(self.figure(f))) for f in entry.figures]
+        claims = self.claims(entry, knowledge)
+        if claims:
+            lines += ["", *(esc(line) for line in claims)]
         lines.append("")
         sources = "; ".join(esc(self.source(s)) for s in knowledge.sources_of(entry))
         lines.append(t("answer.source", sources=sources))
@@ -73,10 +104,74 @@ class Renderer:
         lines.append(italic(esc(self.signature())))
         return "\n".join(lines)
 
+    def claims(self, entry: Entry, knowledge: Knowledge) -> list[str]:
+        """The figure lines: current figures (newest first within a label), rival claims
+        side by side with their sources, then what newer sources replaced."""
+        t = self.locale.t
+        many = len(entry.sources) > 1
+
+        def line(fig: Figure) -> str:
+            text = self.figure(fig)
+            if many:
+                return t(
+                    "answer.figure_line_sourced",
+                    figure=text,
+                    source=self.claimant(entry, fig, knowledge),
+                )
+            return t("answer.figure_line", figure=text)
+
+        lines: list[str] = []
+        done: set[int] = set()
+        current = [(i, f) for i, f in enumerate(entry.figures) if not f.superseded]
+        for i, fig in current:
+            if i in done:
+                continue
+            if fig.conflict:
+                rivals = [(j, f) for j, f in current if f.conflict == fig.conflict]
+                done.update(j for j, _ in rivals)
+                lines.append(t("answer.conflict_intro", label=fig.label))
+                lines += [
+                    t(
+                        "answer.conflict_item",
+                        value=self.figure(f, label=False),
+                        source=self.claimant(entry, f, knowledge),
+                    )
+                    for _, f in rivals
+                ]
+                continue
+            label = fig.label.lower()
+            series = [(j, f) for j, f in current if f.label.lower() == label and not f.conflict]
+            series.sort(key=lambda jf: (knowledge.claimed_on(entry, jf[1]), -jf[0]), reverse=True)
+            done.update(j for j, _ in series)
+            lines += [line(f) for _, f in series]
+        old = [f for f in entry.figures if f.superseded]
+        if old or entry.history:
+            lines.append(t("answer.history_intro"))
+            lines += [
+                t(
+                    "answer.history_figure",
+                    figure=self.figure(f),
+                    source=self.claimant(entry, f, knowledge),
+                )
+                for f in old
+            ]
+            for update in entry.history:
+                publishers = ", ".join(knowledge.sources[s].publisher for s in update.sources)
+                lines.append(
+                    t(
+                        "answer.history_item",
+                        date=self.short_date(update.date),
+                        text=update.text,
+                        sources=publishers,
+                    )
+                )
+        return lines
+
     def summary(self, entry: Entry, limit: int = 120) -> str:
         """One line for inline-mode cards: the key figure, else the answer's opening."""
-        if entry.figures:
-            return self.figure(entry.figures[0])
+        current = [f for f in entry.figures if not f.superseded]
+        if current:
+            return self.figure(current[0])
         text = " ".join(entry.answer.split())
         return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 

@@ -37,8 +37,14 @@ MAX_FILE_BYTES = 1_000_000
 MAX_ID_LENGTH = 32  # ids travel inside 64-byte Telegram callback data
 MIN_QUESTIONS = 5
 
+MAX_SOURCE_ID_LENGTH = 80  # source ids never travel in callback data: room for a page's slug
+
 Ident = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=MAX_ID_LENGTH)
+]
+SourceId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=MAX_SOURCE_ID_LENGTH),
 ]
 
 
@@ -54,7 +60,19 @@ Text = Annotated[
     BeforeValidator(_as_text),
     StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
 ]
-Kind = Literal["program", "facility", "achievement", "event", "person", "overview", "about"]
+Kind = Literal[
+    "program",
+    "facility",
+    "achievement",
+    "event",
+    "person",
+    "overview",
+    "about",
+    "statistic",
+    "service",
+    "budget",
+]
+SourceKind = Literal["news", "government", "agency", "other"]
 Qualifier = Literal["lebih dari", "kurang dari", "hingga", "sekitar", "minimal"]
 
 
@@ -63,12 +81,22 @@ class _Model(BaseModel):
 
 
 class Source(_Model):
-    id: Ident
+    """One public page. ``date`` is when it was published (None: the page prints none);
+    ``event`` is the day it reports on, when that differs."""
+
+    id: SourceId
     publisher: Text
     title: Text
-    date: date
+    date: date | None
     url: HttpUrl | None = None
-    note: Text | None = None
+    kind: SourceKind = "news"
+    event: date | None = None
+    note: Text | None = None  # how far to trust it: who is quoted, what the date rests on
+
+    @property
+    def as_of(self) -> date | None:
+        """The day its facts describe: the event reported, else the page's date."""
+        return self.event or self.date
 
 
 class Topic(_Model):
@@ -78,18 +106,44 @@ class Topic(_Model):
 
 
 class Figure(_Model):
+    """One claim: a figure, who states it (``source``) and what time it covers.
+
+    Figures of one entry that share a ``label`` but differ in value must say why:
+    the same ``conflict`` key (sources disagree: each is shown with its source), a
+    different ``period``/``year`` (a series: the newest leads), or ``superseded`` on
+    the older one (a newer source changed it: shown as history).
+    """
+
     label: Text
     value: Decimal | None = None
     text: Text | None = None  # for amounts the source gives only vaguely ("puluhan ribu")
     unit: Text | None = None
     year: int | None = Field(default=None, ge=1900, le=2100)
+    period: Text | None = None  # what time it covers, in words: "SSGI 2024", "TA 2025/2026"
     qualifier: Qualifier | None = None
+    source: SourceId | None = None  # who claims it; default: the entry's first source
+    as_of: date | None = None  # the day the claim was made; default: its source's date
+    conflict: Ident | None = None  # figures sharing this key are rival claims
+    superseded: bool = False  # a newer figure with this label replaced it
 
     @model_validator(mode="after")
     def _value_or_text(self) -> Figure:
         if (self.value is None) == (self.text is None):
             raise ValueError("figure_value_or_text")
         return self
+
+    @property
+    def when(self) -> str | None:
+        """The period the figure covers, as shown: its period, else its year."""
+        return self.period or (str(self.year) if self.year else None)
+
+
+class Update(_Model):
+    """An older state of the facts, replaced by the entry's answer (shown as history)."""
+
+    date: date
+    text: Text
+    sources: tuple[SourceId, ...] = Field(min_length=1)
 
 
 class Entry(_Model):
@@ -102,8 +156,9 @@ class Entry(_Model):
     keywords: tuple[Text, ...] = ()
     topics: tuple[Ident, ...] = Field(min_length=1)
     related: tuple[Ident, ...] = ()
-    sources: tuple[Ident, ...] = Field(min_length=1)
+    sources: tuple[SourceId, ...] = Field(min_length=1)
     as_of: date
+    history: tuple[Update, ...] = ()  # older states, newest first
 
 
 class SmalltalkIntent(_Model):
@@ -175,6 +230,14 @@ class Knowledge:
 
     def sources_of(self, entry: Entry) -> list[Source]:
         return [self.sources[s] for s in entry.sources]
+
+    def source_of(self, entry: Entry, figure: Figure) -> Source:
+        """Who claims ``figure``: its own source, else the entry's first."""
+        return self.sources[figure.source or entry.sources[0]]
+
+    def claimed_on(self, entry: Entry, figure: Figure) -> date:
+        """When ``figure`` was claimed: its own date, else its source's, else the entry's."""
+        return figure.as_of or self.source_of(entry, figure).as_of or entry.as_of
 
     def in_topic(self, topic_id: str) -> list[Entry]:
         return [e for e in self.entries if topic_id in e.topics]
@@ -571,12 +634,44 @@ def _assemble(
                         {"question": question, "id": entry.id, "other": owner},
                     )
                 )
-        for number in _unexplained_numbers(entry):
+        for number in _unexplained_numbers(entry, sources):
             problems.append(
                 Problem(
                     *where(p, *base, "answer"), "answer_number", {"id": entry.id, "number": number}
                 )
             )
+        for j, fig in enumerate(entry.figures):
+            if fig.source is not None and fig.source not in entry.sources:
+                problems.append(
+                    Problem(
+                        *where(p, *base, "figures", j, "source"),
+                        "figure_source",
+                        {"id": entry.id, "n": j + 1, "ref": fig.source},
+                    )
+                )
+        for j, other, code in _unmarked_rivals(entry):
+            problems.append(
+                Problem(
+                    *where(p, *base, "figures", j),
+                    code,
+                    {
+                        "id": entry.id,
+                        "n": j + 1,
+                        "other": other + 1,
+                        "label": entry.figures[j].label,
+                    },
+                )
+            )
+        for j, update in enumerate(entry.history):
+            for k, ref in enumerate(update.sources):
+                if ref not in sources:
+                    problems.append(
+                        Problem(
+                            *where(p, *base, "history", j, "sources", k),
+                            "unknown_sources",
+                            {"id": entry.id, "ref": ref},
+                        )
+                    )
 
     return Knowledge(
         entries=tuple(e for e, _, _ in entries.values()),
@@ -606,20 +701,66 @@ def folder_fingerprint(folder: Path) -> str:
     return _fingerprint(digests)
 
 
-def allowed_numbers(entry: Entry) -> set[Decimal]:
-    """Numbers an answer may mention: its figures, their years, and its as-of date."""
-    as_of = entry.as_of
-    allowed: set[Decimal] = {Decimal(as_of.year), Decimal(as_of.day)}
+def allowed_numbers(entry: Entry, sources: dict[str, Source] | None = None) -> set[Decimal]:
+    """Numbers an answer may mention: its figures (values, years, and the numbers in
+    their labels, texts and periods, e.g. "SMPN 27", "TA 2025/2026"), the numbers in its
+    title, and the dates of its claims (as-of, figures, history and sources, so that
+    "menurut Tribun, 31 Juli 2025" is allowed)."""
+    days = [entry.as_of, *(u.date for u in entry.history)]
+    days += [f.as_of for f in entry.figures if f.as_of]
+    if sources:
+        days += [d for s in entry.sources if s in sources for d in _dates(sources[s])]
+    allowed: set[Decimal] = set()
+    for day in days:
+        allowed.update((Decimal(day.year), Decimal(day.day)))
+    texts = [entry.title]
     for fig in entry.figures:
         if fig.value is not None:
             allowed.add(fig.value.normalize())
         if fig.year is not None:
             allowed.add(Decimal(fig.year))
+        texts += [fig.label, fig.text or "", fig.period or ""]
+    allowed.update(value for text in texts for _, value in _numbers_in(text))
     return {n.normalize() for n in allowed}
 
 
-def _unexplained_numbers(entry: Entry) -> Iterator[str]:
-    allowed = allowed_numbers(entry)
-    for shown, value in parse_numbers(entry.answer):
-        if value.normalize() not in allowed:
-            yield shown
+def _dates(source: Source) -> list[date]:
+    return [d for d in (source.date, source.event) if d]
+
+
+def _numbers_in(text: str) -> list[tuple[str, Decimal]]:
+    """Numbers as :func:`parse_numbers` reads them, and each part of a number written
+    with a slash or a dash ("4/2025", "2025-2029": 4, 2025, 2029)."""
+    found = parse_numbers(text)
+    found += [(part, Decimal(part)) for part in re.findall(r"\d+", text)]
+    return found
+
+
+def _unexplained_numbers(entry: Entry, sources: dict[str, Source] | None = None) -> Iterator[str]:
+    allowed = allowed_numbers(entry, sources)
+    texts = [entry.answer, *(u.text for u in entry.history)]
+    for text in texts:
+        for shown, value in parse_numbers(text):
+            if value.normalize() not in allowed:
+                yield shown
+
+
+def _unmarked_rivals(entry: Entry) -> Iterator[tuple[int, int, str]]:
+    """Figures sharing a label with an earlier one but not its value, with nothing that
+    says why: (position, earlier position, problem code). Sources that disagree must be
+    marked with one ``conflict`` key; a series needs a distinct period or year; a
+    figure a newer one replaced is marked ``superseded``."""
+    seen: dict[str, list[int]] = {}
+    for j, fig in enumerate(entry.figures):
+        key = " ".join(fig.label.lower().split())
+        for i in seen.get(key, []):
+            earlier = entry.figures[i]
+            if (earlier.value, earlier.text) == (fig.value, fig.text):
+                continue
+            if earlier.conflict and earlier.conflict == fig.conflict:
+                continue
+            if earlier.when != fig.when or earlier.superseded or fig.superseded:
+                continue
+            yield j, i, "figure_conflict"
+            break
+        seen.setdefault(key, []).append(j)
