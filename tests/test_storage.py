@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -28,6 +27,7 @@ from bot.storage import (
     StorageUnavailable,
     new_key,
 )
+from bot.storage.connection import Connection
 
 WITA = timezone(timedelta(hours=8))
 _keys = itertools.count(1)
@@ -987,8 +987,9 @@ def _assert_groups_match_questions(db_path: Path, store: Storage) -> None:
     )
     assert counts == linked
     open_ids = [r[0] for r in raw(db_path, "SELECT id FROM unanswered_groups WHERE status='open'")]
-    assert len(store._groups) == len(open_ids)  # test hook: the in-memory group index
-    assert all(group_id in store._groups for group_id in open_ids)
+    groups = store._log.groups  # test hook: the in-memory group index
+    assert len(groups) == len(open_ids)
+    assert all(group_id in groups for group_id in open_ids)
 
 
 async def test_writer_commits_progressively_while_the_event_loop_is_busy(db_path: Path) -> None:
@@ -1055,10 +1056,8 @@ async def test_writer_commits_progressively_while_the_event_loop_is_busy(db_path
 
 async def swap_writer(store: Storage, db_path: Path, factory: type[sqlite3.Connection]) -> None:
     """Test hook: give the storage a writer connection of a custom sqlite3 class."""
-    writer = await aiosqlite.connect(db_path, isolation_level=None, factory=factory)
-    writer.row_factory = sqlite3.Row
-    await writer.execute("PRAGMA busy_timeout = 100")
-    old, store._writer = store._writer, writer
+    writer = await Connection.open(db_path, timeout=0.1, factory=factory)
+    old, store._log.db = store._log.db, writer
     assert old is not None
     await old.close()
 
@@ -1206,14 +1205,6 @@ async def test_question_already_stored_is_not_grouped_again(store: Storage, db_p
     assert raw(db_path, "SELECT COUNT(*) FROM feedback") == [(1,)]
     _assert_groups_match_questions(db_path, store)
     assert store.rejected_count == 0 and store.healthy
-
-
-async def test_open_refuses_an_aiosqlite_without_the_internals_the_writer_uses(
-    db_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delattr(aiosqlite.Connection, "_execute")
-    with pytest.raises(StorageError, match="aiosqlite"):
-        await Storage.open(db_path)
 
 
 async def test_writer_connection_closed_under_the_storage_is_reopened(
