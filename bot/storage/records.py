@@ -14,7 +14,9 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
-CHAT_TYPES: Final = frozenset({"private", "group", "supergroup", "channel", "inline", "cli"})
+# Telegram's chat types of a message: the only ones a question is logged from (inline
+# queries and the command line never write the log).
+CHAT_TYPES: Final = frozenset({"private", "group", "supergroup", "channel"})
 DECISIONS: Final = frozenset({"answer", "choices", "fallback", "smalltalk"})
 GROUP_STATUSES: Final = frozenset({"open", "answered", "ignored"})
 
