@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -30,7 +31,7 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
-from telegram.request import BaseRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.answers import Renderer
 from bot.config import Settings
@@ -40,6 +41,7 @@ from bot.storage import Storage, StorageUnavailable
 from bot.telegram import inline, residents, staff
 from bot.telegram.ratelimit import RetryingRateLimiter, is_transient
 from bot.telegram.services import FloodGuard, Services, services
+from bot.telegram.updates import GuardedBot, GuardedUpdater
 
 log = logging.getLogger(__name__)
 
@@ -62,26 +64,27 @@ def build_application(
 ) -> Application:
     """The bot, ready to run. ``request`` lets tests plug in a recording transport;
     ``storage`` is opened in ``post_init`` when not given."""
+    bot = GuardedBot(
+        token=settings.token or "0:offline",
+        base_url=settings.base_url,
+        defaults=Defaults(
+            parse_mode=ParseMode.HTML,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+            allow_sending_without_reply=True,
+        ),
+        # Waits out 429s and retries timeouts / network errors a few times.
+        rate_limiter=RetryingRateLimiter() if rate_limit else None,
+        request=request or HTTPXRequest(connection_pool_size=256),
+        get_updates_request=request or HTTPXRequest(connection_pool_size=1),
+    )
     builder = (
         ApplicationBuilder()
-        .token(settings.token or "0:offline")
-        .base_url(settings.base_url)
-        .defaults(
-            Defaults(
-                parse_mode=ParseMode.HTML,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
-                allow_sending_without_reply=True,
-            )
-        )
+        # Reads every update on its own: one the library cannot parse is logged and skipped.
+        .updater(GuardedUpdater(bot, asyncio.Queue()))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
         .concurrent_updates(True)
     )
-    if rate_limit:
-        # Waits out 429s and retries timeouts / network errors a few times.
-        builder = builder.rate_limiter(RetryingRateLimiter())
-    if request is not None:
-        builder = builder.request(request).get_updates_request(request)
     app = builder.build()
     app.bot_data["services"] = Services(
         settings=settings,

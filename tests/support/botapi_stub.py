@@ -252,19 +252,24 @@ class BotApiStub:
 
     def push_update(self, update: Mapping[str, Any]) -> dict[str, Any]:
         """Queue an update for getUpdates (``update_id`` assigned if missing); returns it."""
-        with self._cond:
-            item = dict(update)
-            item.setdefault("update_id", self._next_update_id)
-            self._next_update_id = max(self._next_update_id, int(item["update_id"])) + 1
-            self._updates.append(item)
-            if len(self._updates) > 1 and self._updates[-2]["update_id"] > item["update_id"]:
-                # Telegram delivers in update_id order; keep the queue sorted.
-                self._updates = deque(sorted(self._updates, key=lambda u: u["update_id"]))
-            self._cond.notify_all()
-        return item
+        return self.push_updates(update)[0]
 
     def push_updates(self, *updates: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return [self.push_update(u) for u in updates]
+        """Queue several updates at once: a long poll waiting now gets them in one batch
+        (up to its ``limit``)."""
+        items = []
+        with self._cond:
+            for update in updates:
+                item = dict(update)
+                item.setdefault("update_id", self._next_update_id)
+                self._next_update_id = max(self._next_update_id, int(item["update_id"])) + 1
+                self._updates.append(item)
+                if len(self._updates) > 1 and self._updates[-2]["update_id"] > item["update_id"]:
+                    # Telegram delivers in update_id order; keep the queue sorted.
+                    self._updates = deque(sorted(self._updates, key=lambda u: u["update_id"]))
+                items.append(item)
+            self._cond.notify_all()
+        return items
 
     def pending_updates(self) -> list[dict[str, Any]]:
         """Updates not yet confirmed by an ``offset`` (delivered or not)."""
