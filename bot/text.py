@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-from rapidfuzz.distance import OSA
+from rapidfuzz.distance import OSA, Levenshtein
 
 MAX_TOKEN_CHARS = 40  # longer "words" are noise (URLs, keyboard mashing)
 MAX_TOKENS = 60
@@ -354,31 +354,47 @@ class Normalizer:
 
     def _repair(self, token: str) -> tuple[str | None, bool]:
         """An unknown word mapped onto a known one, most conservative step first; the
-        flag says whether it was a guess (by root or spelling) rather than a form."""
+        flag says whether it was a guess (by root, spelling or abbreviation) rather than
+        a form. A word Indonesian text really uses is never guessed into another one
+        ("meninggal" is not "tinggal", "pesen" is not "persen")."""
         for form in _informal_forms(token):  # "programnya" -> "program", "ngurus" -> "urus"
-            if self._known(form):
+            # ... but not onto a slang word: "ngaku" is not "ng" + "aku" (= saya).
+            if self._known(form) and form not in self._slang:
                 return form, False
+        if self._is_word and self._is_word(token):
+            return None, False
         if self._roots and token.isalpha():  # "pelayanannya" -> root "layanan" -> known
             for form in (token, *_informal_forms(token)):
                 for root in self._roots(form):
                     known = self._by_root.get(root)
                     if known:
                         return known, True
-        if not self._speller or (self._is_word and self._is_word(token)):
-            return None, False
-        return self._speller.correct(token), True
+        if not self._speller or (self._is_word and is_attested(token)):
+            return None, False  # a colloquial word people write ("pesen") is no typo
+        corrected = self._speller.correct(token)
+        if corrected is None and self._is_word:
+            corrected = expand_abbreviation(token)  # "dngn" -> "dengan", "bner" -> "benar"
+        return corrected, True
 
     def _squeeze(self, token: str) -> str:
-        """Undo stretched letters: "gratisss" -> "gratis", keeping real doubles ("saat")."""
-        if not _RUN3.search(token):
+        """Undo stretched letters: "gratisss" -> "gratis", "kerennn" -> "keren", "udahh"
+        -> "udah", keeping real doubles ("saat", "tunggu")."""
+        if not _RUN2.search(token) or self._known(token):
             return token
-        double = _RUN3.sub(r"\1\1", token)
-        if self._known(double):
-            return double
         single = _RUN2.sub(r"\1", token)
-        if self._known(single) or not self._speller:
+        if not _RUN3.search(token):  # a double letter: only a typo if the word is no word
+            if self._real(token) or not (self._known(single) or self._real(single)):
+                return token
+            return single
+        double = _RUN3.sub(r"\1\1", token)
+        if self._known(double) or self._real(double):
+            return double
+        if self._known(single) or self._real(single) or not self._speller:
             return single
         return double
+
+    def _real(self, token: str) -> bool:
+        return bool(self._is_word and self._is_word(token))
 
     def _known(self, token: str) -> bool:
         return (
@@ -450,6 +466,85 @@ def affix_roots(word: str) -> tuple[str, ...]:
             if prefix in _NASAL and rest[:1] in _VOWELS:
                 roots.add(_NASAL[prefix] + rest)
     return tuple(sorted((r for r in roots if len(r) >= MIN_ROOT), key=lambda r: (-len(r), r)))
+
+
+_VOWEL_LETTERS = frozenset("aiueo")
+ABBREVIATION_WORDS = 30_000  # the commonest Indonesian words abbreviations are read onto
+ABBREVIATION_ZIPF = 3.5  # ... of at least this frequency: real, everyday words
+COMMON_ZIPF = 4.5  # a changed vowel is read only onto a very common word
+
+
+ATTESTED_ZIPF = 2.5  # written this often, a string is a (colloquial) word, not a typo
+
+
+@lru_cache(maxsize=100_000)
+def is_attested(token: str) -> bool:
+    from wordfreq import zipf_frequency
+
+    return token.isalpha() and zipf_frequency(token, "id") >= ATTESTED_ZIPF
+
+
+def _skeleton(word: str) -> str:
+    return "".join(ch for ch in word if ch not in _VOWEL_LETTERS)
+
+
+def _is_subsequence(short: str, long: str) -> bool:
+    rest = iter(long)
+    return all(ch in rest for ch in short)
+
+
+@lru_cache(maxsize=1)
+def _abbreviation_index() -> dict[str, list[tuple[float, str]]]:
+    """Everyday words by first letter + consonant skeleton, and by that skeleton less
+    one consonant (writers drop a nasal: "dtg" for "datang"); the commonest first."""
+    from wordfreq import top_n_list, zipf_frequency
+
+    index: dict[str, list[tuple[float, str]]] = {}
+    for word in top_n_list("id", ABBREVIATION_WORDS):
+        if not word.isalpha() or not word.isascii() or len(word) < 3:
+            continue
+        zipf = zipf_frequency(word, "id")
+        if zipf < ABBREVIATION_ZIPF:
+            break  # the list is sorted by frequency
+        rest = _skeleton(word[1:])
+        keys = {rest}
+        if len(rest) >= 3:
+            keys |= {rest[:i] + rest[i + 1 :] for i in range(len(rest))}
+        for key in keys:
+            index.setdefault(word[0] + key, []).append((zipf, word))
+    return index
+
+
+@lru_cache(maxsize=50_000)
+def expand_abbreviation(token: str) -> str | None:
+    """The everyday word a short informal spelling stands for: vowels dropped ("dngn"
+    -> "dengan", "bkn" -> "bukan"), or vowels changed ("blom" -> "belum", "bner" ->
+    "benar"). Same first letter, the typed letters in order in the word (or the same
+    consonants, for a changed vowel), the commonest such word. Only for strings that
+    are no word themselves (the caller checks)."""
+    if not (2 <= len(token) <= 7) or not token.isalpha() or not token.isascii():
+        return None
+    candidates = _abbreviation_index().get(token[0] + _skeleton(token[1:]), ())
+    skeleton = _skeleton(token)
+    vowels = len(token) - len(skeleton)
+    for zipf, word in candidates:  # commonest first
+        if word == token:
+            continue
+        if (  # letters dropped: "dngn", "bkn", "dtg" (ending as the word ends)
+            vowels <= 1
+            and _is_subsequence(token, word)
+            and token[-1] == word.rstrip("aiueo")[-1:]
+            and len(word) <= 2 * len(token) + 1
+        ):
+            return word
+        if (  # one vowel changed, dropped or added: "baek", "dateng"
+            len(token) >= 4
+            and zipf >= COMMON_ZIPF
+            and _skeleton(word) == skeleton
+            and Levenshtein.distance(token, word, score_cutoff=1) <= 1
+        ):
+            return word
+    return None
 
 
 def named_words(text: str) -> list[str]:
