@@ -6,11 +6,17 @@ Question types and what counts as right:
 * ``near_miss`` and ``out_of_scope``: no answer — abstaining is right, because a
   confident wrong answer is the worst outcome; a plain fallback is best;
 * ``smalltalk``: a smalltalk reply.
+
+The shared city set (``../shared/eval/city_questions_dev.yaml``) labels answers by the
+figures a right answer must hold (``figures``: groups of ``|``-separated alternatives),
+not by entry: an in-scope, ``timely`` or ``english`` case is right when it is answered
+and the reply's text holds one alternative of every group.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,31 +25,51 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+from bot.knowledge import Knowledge
 from bot.matcher import Decision, DecisionKind, Engine
 from bot.paths import ROOT
 
 DEFAULT_EVAL = ROOT / "tests" / "eval" / "questions.yaml"
+TOPIC_EVALS = ROOT / "tests" / "eval" / "city"  # one file per topic, same format
 SHARED_OUT_OF_SCOPE = ROOT.parent / "shared" / "eval" / "out_of_scope_real.jsonl"
+SHARED_CITY = ROOT.parent / "shared" / "eval" / "city_questions_dev.yaml"
 
-QuestionType = Literal["in_scope", "near_miss", "out_of_scope", "smalltalk"]
+QuestionType = Literal["in_scope", "near_miss", "out_of_scope", "smalltalk", "timely", "english"]
+ANSWERED_TYPES = ("in_scope", "timely", "english")  # a right reply answers these
+_DIGIT_SEPARATOR = re.compile(r"(?<=\d)[.,](?=\d)")
 
 
 class Case(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     q: str
     type: QuestionType
-    expect: str | None = None
+    expect: str | None = None  # the entry that must answer
+    figures: tuple[str, ...] = ()  # or: groups of alternatives the reply must hold
+    set: str = "project"  # which set it comes from, for the report
+
+
+def holds(text: str, groups: Iterable[str]) -> bool:
+    """Every group has an alternative in ``text`` (case-insensitive; "7.140" and
+    "7,140" alike)."""
+    plain = _DIGIT_SEPARATOR.sub("#", text.lower())
+    return all(
+        any(_DIGIT_SEPARATOR.sub("#", alt.lower()) in plain for alt in group.split("|"))
+        for group in groups
+    )
 
 
 @dataclass(frozen=True)
 class Outcome:
     case: Case
     decision: Decision
+    text: str = ""  # the reply as a resident reads it (for cases labelled by figures)
 
     @property
     def correct(self) -> bool:
         kind = self.decision.kind
-        if self.case.type == "in_scope":
+        if self.case.figures:
+            return kind is DecisionKind.ANSWER and holds(self.text, self.case.figures)
+        if self.case.type in ANSWERED_TYPES:
             entry = self.decision.entry
             return (
                 kind is DecisionKind.ANSWER and entry is not None and entry.id == self.case.expect
@@ -64,8 +90,8 @@ class Outcome:
 class Report:
     outcomes: list[Outcome] = field(default_factory=list)
 
-    def of(self, *types: str) -> list[Outcome]:
-        return [o for o in self.outcomes if o.case.type in types]
+    def of(self, *types: str, set: str = "project") -> list[Outcome]:
+        return [o for o in self.outcomes if o.case.type in types and o.case.set == set]
 
     def rate(self, outcomes: list[Outcome], predicate) -> float:
         return sum(1 for o in outcomes if predicate(o)) / len(outcomes) if outcomes else 1.0
@@ -124,7 +150,19 @@ class Report:
             "near_miss_abstention": round(self.near_miss_abstention, 4),
             "smalltalk": len(self.of("smalltalk")),
             "smalltalk_accuracy": round(self.smalltalk_accuracy, 4),
+            **self.city_summary(),
         }
+
+    def city_summary(self) -> dict[str, float | int]:
+        """The shared city set, by section: answered right, or abstained."""
+        out: dict[str, float | int] = {}
+        for kind in ("in_scope", "timely", "english", "out_of_scope", "near_miss"):
+            cases = self.of(kind, set="city")
+            if cases:
+                name = "accuracy" if kind in ANSWERED_TYPES else "abstention"
+                out[f"city_{kind}"] = len(cases)
+                out[f"city_{kind}_{name}"] = round(self.rate(cases, lambda o: o.correct), 4)
+        return out
 
 
 def load_cases(path: Path = DEFAULT_EVAL) -> list[Case]:
@@ -143,5 +181,46 @@ def load_shared_out_of_scope(path: Path = SHARED_OUT_OF_SCOPE, split: str = "dev
     return cases
 
 
-def evaluate(engine: Engine, cases: Iterable[Case]) -> Report:
-    return Report([Outcome(case, engine.decide(case.q)) for case in cases])
+def load_topic_cases(folder: Path = TOPIC_EVALS) -> list[Case]:
+    """The project's own questions per topic (``tests/eval/city/*.yaml``)."""
+    return [c for path in sorted(folder.glob("*.yaml")) for c in load_cases(path)]
+
+
+def load_city(path: Path = SHARED_CITY) -> list[Case]:
+    """The shared city set: residents' questions labelled by the figures a right
+    answer holds, and city questions no source answers."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    cases = [
+        Case(q=item["q"], type=kind, figures=tuple(item["expect"]), set="city")
+        for kind in ANSWERED_TYPES
+        for item in raw.get(kind) or []
+    ]
+    cases += [
+        Case(q=q, type=kind, set="city")
+        for kind in ("out_of_scope", "near_miss")
+        for q in raw.get(kind) or []
+    ]
+    return cases
+
+
+def few(knowledge: Knowledge, n: int) -> Knowledge:
+    """The knowledge as busy staff would write it: each entry cut to its first ``n``
+    example questions and ``n`` keywords (the rest of the entry unchanged)."""
+    from dataclasses import replace
+
+    entries = tuple(
+        e.model_copy(update={"questions": e.questions[:n], "keywords": e.keywords[:n]})
+        for e in knowledge.entries
+    )
+    return replace(knowledge, entries=entries, fingerprint=f"{knowledge.fingerprint}-few{n}")
+
+
+def evaluate(engine: Engine, cases: Iterable[Case], render=None) -> Report:
+    """Each case's decision; ``render`` (decision -> plain text) is needed for cases
+    labelled by figures."""
+    outcomes = []
+    for case in cases:
+        decision = engine.decide(case.q)
+        text = render(decision) if render and case.figures else ""
+        outcomes.append(Outcome(case, decision, text))
+    return Report(outcomes)
