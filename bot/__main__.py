@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TextIO
+from typing import Any, Final, TextIO
 
 from bot.answers import Format, Renderer
-from bot.config import ConfigError, load_settings, setup_logging
+from bot.config import ConfigError, Settings, load_settings, setup_logging
 from bot.evaluation import (
     DEFAULT_EVAL,
     SHARED_OUT_OF_SCOPE,
@@ -27,18 +28,50 @@ from bot.reports import groups_csv_bytes, replay_open_groups, stats_chart_png, s
 from bot.snapshot import open_index
 from bot.storage import Storage
 
-Command = Callable[[argparse.Namespace, Locale], int]
+Handler = Callable[[argparse.Namespace, Settings, Locale], int]
+
+# The variables each kind of command reads: settings are loaded once, in main(), from
+# these alone, so a command never fails over a variable it does not use.
+KNOWLEDGE_VARS = ("BOT_KNOWLEDGE_DIR",)
+ENGINE_VARS = (*KNOWLEDGE_VARS, "BOT_CACHE_DIR")
+LOG_VARS = ("BOT_DB_PATH",)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+@dataclass(frozen=True)
+class Arg:
+    """One argparse argument: its flags and add_argument's keywords."""
+
+    flags: tuple[str, ...]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def arg(*flags: str, **options: Any) -> Arg:
+    return Arg(flags, options)
+
+
+@dataclass(frozen=True)
+class CliCommand:
+    """A row of the command table: the parser, main() and the docs all read it."""
+
+    name: str
+    help: str
+    handler: Handler
+    arguments: tuple[Arg, ...] = ()
+    variables: tuple[str, ...] | None = ENGINE_VARS  # None: every variable (``run``)
+    uses_log: bool = False  # takes --db, reads BOT_DB_PATH
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
     locale = Locale.load()
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         # The main job: the Telegram bot when a token is set, else the offline chat.
-        args = parser.parse_args(["run" if load_settings().token else "chat"])
+        args = parser.parse_args([_default_command(env)])
+    command = COMMANDS[args.command]
     try:
-        return COMMANDS[args.command](args, locale)
+        return command.handler(args, _settings(command, args, env), locale)
     except ConfigError as exc:
         for key, params in exc.problems:
             print(locale.t(key, **params), file=sys.stderr)
@@ -47,69 +80,56 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _parser() -> argparse.ArgumentParser:
+def _default_command(env: Mapping[str, str]) -> str:
+    """``run`` when a token is set (load_settings then checks it), else ``chat``."""
+    return "run" if env.get("TELEGRAM_BOT_TOKEN", "").strip() else "chat"
+
+
+def _settings(command: CliCommand, args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    """The settings ``command`` reads, validated (ConfigError), with the command's options
+    (``--knowledge``, ``--db``) in place of the variables they override."""
+    if command.variables is None:
+        settings = load_settings(env, need_token=True)
+    else:
+        names = (*command.variables, *(LOG_VARS if command.uses_log else ()))
+        settings = load_settings({name: env[name] for name in names if name in env})
+    if args.knowledge:
+        settings = replace(settings, knowledge_dir=args.knowledge)
+    if getattr(args, "db", None):
+        settings = replace(settings, db_path=args.db)
+    return settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser, built from COMMANDS."""
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+    for command in COMMANDS.values():
+        p = sub.add_parser(command.name, help=command.help, description=command.help)
         p.add_argument(
             "--knowledge",
             type=Path,
             metavar="DIR",
             help="knowledge folder (default: $BOT_KNOWLEDGE_DIR or knowledge/)",
         )
-        return p
-
-    command("run", "run the Telegram bot (long polling, or webhook when WEBHOOK_URL is set)")
-    command("chat", "interactive terminal chat with the engine (no token, no network)")
-    ask = command("ask", "answer one question; with --json -, one JSON line per stdin line")
-    ask.add_argument("question", help="the question, or - to read one per line from stdin")
-    ask.add_argument("--json", action="store_true", help="machine-readable output")
-    command("check", "validate the knowledge files; exit 1 with file:line: problems")
-    ev = command("eval", "measure accuracy on the labelled evaluation set")
-    ev.add_argument("--file", type=Path, default=DEFAULT_EVAL, help="evaluation YAML")
-    ev.add_argument(
-        "--shared",
-        type=Path,
-        default=SHARED_OUT_OF_SCOPE,
-        help="real out-of-scope questions (dev split used when the file exists)",
-    )
-    ev.add_argument("--json", action="store_true", help="print the summary as JSON")
-    ev.add_argument("--misses", type=int, default=50, help="how many misses to list")
-
-    def staff_command(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = command(name, help_text)
-        p.add_argument(
-            "--db",
-            type=Path,
-            metavar="FILE",
-            help="question log (default: $BOT_DB_PATH or data/bot.db)",
-        )
-        return p
-
-    un = staff_command("unanswered", "list open groups of unanswered questions")
-    un.add_argument("--csv", type=Path, metavar="FILE", help="also write them as CSV (Excel)")
-    rp = staff_command("replay", "re-ask open groups against the current knowledge")
-    rp.add_argument(
-        "--resolve", action="store_true", help="mark the groups that are now answered as answered"
-    )
-    st = staff_command("stats", "questions per day, answer rates, top entries, feedback")
-    st.add_argument("--days", type=int, default=7, help="window in days (default 7)")
-    st.add_argument("--png", type=Path, metavar="FILE", help="also save the chart as PNG")
+        if command.uses_log:
+            p.add_argument(
+                "--db",
+                type=Path,
+                metavar="FILE",
+                help="question log (default: $BOT_DB_PATH or data/bot.db)",
+            )
+        for argument in command.arguments:
+            p.add_argument(*argument.flags, **argument.options)
     return parser
 
 
 # --- shared helpers -------------------------------------------------------------------
 
 
-def _knowledge_dir(args: argparse.Namespace) -> Path:
-    return args.knowledge or load_settings().knowledge_dir
-
-
-def _engine(args: argparse.Namespace, locale: Locale) -> Engine | None:
+def _engine(settings: Settings, locale: Locale) -> Engine | None:
     """The engine over the checked knowledge (from its snapshot when unchanged)."""
-    index, problems = open_index(_knowledge_dir(args), load_settings().cache_dir)
+    index, problems = open_index(settings.knowledge_dir, settings.cache_dir)
     if index is None:
         _print_problems(problems, locale, sys.stderr)
         print(locale.t("cli.knowledge_broken"), file=sys.stderr)
@@ -161,12 +181,9 @@ def decision_json(decision: Decision, knowledge: Knowledge, renderer: Renderer) 
 # --- commands -------------------------------------------------------------------------
 
 
-def cmd_run(args: argparse.Namespace, locale: Locale) -> int:
-    settings = load_settings(need_token=True)
-    if args.knowledge:
-        settings = replace(settings, knowledge_dir=args.knowledge)
+def cmd_run(args: argparse.Namespace, settings: Settings, locale: Locale) -> int:
     setup_logging(settings.log_level, settings)
-    engine = _engine(args, locale)
+    engine = _engine(settings, locale)
     if engine is None:
         return 1
     from bot.telegram.app import run  # Telegram is imported only when it is needed
@@ -175,8 +192,8 @@ def cmd_run(args: argparse.Namespace, locale: Locale) -> int:
     return 0
 
 
-def cmd_check(args: argparse.Namespace, locale: Locale) -> int:
-    knowledge, problems = check_knowledge(_knowledge_dir(args))
+def cmd_check(args: argparse.Namespace, settings: Settings, locale: Locale) -> int:
+    knowledge, problems = check_knowledge(settings.knowledge_dir)
     if knowledge is not None:
         problems = [
             Problem("locales/id.yaml", 1, "smalltalk_reply", {"intent": intent})
@@ -200,8 +217,8 @@ def cmd_check(args: argparse.Namespace, locale: Locale) -> int:
     return 0
 
 
-def cmd_ask(args: argparse.Namespace, locale: Locale) -> int:
-    engine = _engine(args, locale)
+def cmd_ask(args: argparse.Namespace, settings: Settings, locale: Locale) -> int:
+    engine = _engine(settings, locale)
     if engine is None:
         return 1
     knowledge, renderer = engine.knowledge, Renderer(locale)
@@ -221,8 +238,8 @@ def cmd_ask(args: argparse.Namespace, locale: Locale) -> int:
     return 0
 
 
-def cmd_chat(args: argparse.Namespace, locale: Locale) -> int:
-    engine = _engine(args, locale)
+def cmd_chat(args: argparse.Namespace, settings: Settings, locale: Locale) -> int:
+    engine = _engine(settings, locale)
     if engine is None:
         return 1
     knowledge, renderer = engine.knowledge, Renderer(locale)
@@ -254,8 +271,8 @@ def cmd_chat(args: argparse.Namespace, locale: Locale) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace, locale: Locale) -> int:
-    engine = _engine(args, locale)
+def cmd_eval(args: argparse.Namespace, settings: Settings, locale: Locale) -> int:
+    engine = _engine(settings, locale)
     if engine is None:
         return 1
     if not args.file.exists():
@@ -286,19 +303,15 @@ def cmd_eval(args: argparse.Namespace, locale: Locale) -> int:
     return 0
 
 
-def _db_path(args: argparse.Namespace) -> Path:
-    return args.db or load_settings().db_path
-
-
-async def _with_storage(args: argparse.Namespace, work: Callable[[Storage], Awaitable[int]]) -> int:
-    storage = await Storage.open(_db_path(args))
+async def _with_storage(settings: Settings, work: Callable[[Storage], Awaitable[int]]) -> int:
+    storage = await Storage.open(settings.db_path)
     try:
         return await work(storage)
     finally:
         await storage.close()
 
 
-def cmd_unanswered(args: argparse.Namespace, locale: Locale) -> int:
+def cmd_unanswered(args: argparse.Namespace, settings: Settings, locale: Locale) -> int:
     renderer = Renderer(locale)
 
     async def work(storage: Storage) -> int:
@@ -321,11 +334,11 @@ def cmd_unanswered(args: argparse.Namespace, locale: Locale) -> int:
             print(locale.t("cli.csv_written", path=args.csv, rows=len(groups)))
         return 0
 
-    return asyncio.run(_with_storage(args, work))
+    return asyncio.run(_with_storage(settings, work))
 
 
-def cmd_replay(args: argparse.Namespace, locale: Locale) -> int:
-    engine = _engine(args, locale)
+def cmd_replay(args: argparse.Namespace, settings: Settings, locale: Locale) -> int:
+    engine = _engine(settings, locale)
     if engine is None:
         return 1
 
@@ -354,11 +367,11 @@ def cmd_replay(args: argparse.Namespace, locale: Locale) -> int:
             print(locale.t("cli.replay_resolved", closed=closed))
         return 0
 
-    return asyncio.run(_with_storage(args, work))
+    return asyncio.run(_with_storage(settings, work))
 
 
-def cmd_stats(args: argparse.Namespace, locale: Locale) -> int:
-    engine = _engine(args, locale)
+def cmd_stats(args: argparse.Namespace, settings: Settings, locale: Locale) -> int:
+    engine = _engine(settings, locale)
     if engine is None:
         return 1
     knowledge = engine.knowledge
@@ -371,18 +384,84 @@ def cmd_stats(args: argparse.Namespace, locale: Locale) -> int:
             print(locale.t("cli.png_written", path=args.png))
         return 0
 
-    return asyncio.run(_with_storage(args, work))
+    return asyncio.run(_with_storage(settings, work))
 
 
-COMMANDS: dict[str, Command] = {
-    "run": cmd_run,
-    "chat": cmd_chat,
-    "ask": cmd_ask,
-    "check": cmd_check,
-    "eval": cmd_eval,
-    "unanswered": cmd_unanswered,
-    "replay": cmd_replay,
-    "stats": cmd_stats,
+COMMANDS: Final[dict[str, CliCommand]] = {
+    c.name: c
+    for c in (
+        CliCommand(
+            "run",
+            "run the Telegram bot (long polling, or webhook when WEBHOOK_URL is set)",
+            cmd_run,
+            variables=None,
+        ),
+        CliCommand(
+            "chat", "interactive terminal chat with the engine (no token, no network)", cmd_chat
+        ),
+        CliCommand(
+            "ask",
+            "answer one question; with --json -, one JSON line per stdin line",
+            cmd_ask,
+            (
+                arg("question", help="the question, or - to read one per line from stdin"),
+                arg("--json", action="store_true", help="machine-readable output"),
+            ),
+        ),
+        CliCommand(
+            "check",
+            "validate the knowledge files; exit 1 with file:line: problems",
+            cmd_check,
+            variables=KNOWLEDGE_VARS,
+        ),
+        CliCommand(
+            "eval",
+            "measure accuracy on the labelled evaluation set",
+            cmd_eval,
+            (
+                arg("--file", type=Path, default=DEFAULT_EVAL, help="evaluation YAML"),
+                arg(
+                    "--shared",
+                    type=Path,
+                    default=SHARED_OUT_OF_SCOPE,
+                    help="real out-of-scope questions (dev split used when the file exists)",
+                ),
+                arg("--json", action="store_true", help="print the summary as JSON"),
+                arg("--misses", type=int, default=50, help="how many misses to list"),
+            ),
+        ),
+        CliCommand(
+            "unanswered",
+            "list open groups of unanswered questions",
+            cmd_unanswered,
+            (arg("--csv", type=Path, metavar="FILE", help="also write them as CSV (Excel)"),),
+            variables=(),
+            uses_log=True,
+        ),
+        CliCommand(
+            "replay",
+            "re-ask open groups against the current knowledge",
+            cmd_replay,
+            (
+                arg(
+                    "--resolve",
+                    action="store_true",
+                    help="mark the groups that are now answered as answered",
+                ),
+            ),
+            uses_log=True,
+        ),
+        CliCommand(
+            "stats",
+            "questions per day, answer rates, top entries, feedback",
+            cmd_stats,
+            (
+                arg("--days", type=int, default=7, help="window in days (default 7)"),
+                arg("--png", type=Path, metavar="FILE", help="also save the chart as PNG"),
+            ),
+            uses_log=True,
+        ),
+    )
 }
 
 if __name__ == "__main__":

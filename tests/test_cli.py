@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from bot.__main__ import main
+from bot.__main__ import COMMANDS, build_parser, main
 from bot.knowledge import load_knowledge
 from bot.matcher import Engine
-from bot.paths import KNOWLEDGE_DIR
+from bot.paths import KNOWLEDGE_DIR, ROOT
 from bot.storage import QuestionRecord, Storage, new_key
 
 CONTRACT_KEYS = {"question", "kind", "id", "score", "text", "sources", "options"}
@@ -255,3 +258,80 @@ def test_stats_command(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
     assert code == 0
     assert "4 pertanyaan" in out
     assert (tmp_path / "s.png").read_bytes().startswith(b"\x89PNG")
+
+
+# --- settings ---------------------------------------------------------------------------
+
+GOOD_TOKEN = "123456:ABCdef"
+BOT_VARIABLES = (
+    "TELEGRAM_BOT_TOKEN", "TELEGRAM_BASE_URL", "BOT_DB_PATH", "BOT_KNOWLEDGE_DIR",
+    "BOT_CACHE_DIR", "BOT_STAFF_IDS", "BOT_STAFF_CHAT_ID", "BOT_RETENTION_DAYS",
+    "BOT_FLOOD_LIMIT", "LOG_LEVEL", "WEBHOOK_URL", "WEBHOOK_SECRET", "PORT",
+)  # fmt: skip
+
+
+def run_bot(args: list[str], tmp_path: Path, **variables: str) -> subprocess.CompletedProcess:
+    """``python -m bot ARGS`` in a process of its own, with only these bot variables."""
+    env = {k: v for k, v in os.environ.items() if k not in BOT_VARIABLES}
+    env |= {"BOT_CACHE_DIR": str(tmp_path / "cache"), "BOT_DB_PATH": str(tmp_path / "bot.db")}
+    env |= variables
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env=env,
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"BOT_FLOOD_LIMIT": "abc"},
+        {"BOT_RETENTION_DAYS": "0"},
+        {"PORT": "http"},
+        {"BOT_STAFF_IDS": "@petugas"},
+        {"BOT_STAFF_CHAT_ID": "staff"},
+        {"LOG_LEVEL": "LOUD"},
+        {"TELEGRAM_BASE_URL": "ftp://example.org/bot"},
+        {"WEBHOOK_URL": "http://example.org", "WEBHOOK_SECRET": "s3cret"},
+        {"WEBHOOK_SECRET": "not secret!"},
+        {"TELEGRAM_BOT_TOKEN": "not-a-token"},
+    ],
+    ids=lambda variables: ",".join(variables),
+)
+def test_a_mistyped_variable_is_one_line_and_exit_2_never_a_traceback(
+    variables: dict[str, str], tmp_path: Path
+) -> None:
+    # The token is set, so the bare command is ``run``, which reads every variable; the
+    # process ends before it would reach Telegram.
+    result = run_bot([], tmp_path, **({"TELEGRAM_BOT_TOKEN": GOOD_TOKEN} | variables))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.splitlines()
+    assert next(iter(variables)) in line or "TELEGRAM_BOT_TOKEN" in line
+    assert GOOD_TOKEN not in line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["check"], ["ask", "brp persen warga yg udh punya bpjs?"], ["unanswered"], []],
+    ids=["check", "ask", "unanswered", "chat"],
+)
+def test_a_command_never_fails_over_a_variable_it_does_not_read(
+    args: list[str], tmp_path: Path
+) -> None:
+    # Without a token the bare command is the chat (which ends at the end of input).
+    result = run_bot(args, tmp_path, BOT_FLOOD_LIMIT="abc", PORT="http", LOG_LEVEL="LOUD")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_every_command_of_the_table_is_parsed() -> None:
+    parser = build_parser()
+    for name, command in COMMANDS.items():
+        extra = ["-"] if name == "ask" else []
+        args = parser.parse_args([name, *extra])
+        assert args.command == name and COMMANDS[args.command] is command
