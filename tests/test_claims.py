@@ -64,7 +64,8 @@ entries:
         unit: persen
         year: 2023
         source: tribun-2025-07-31
-    questions: [stunting bpn brp, angka stunting, prevalensi stunting, balita stunting, stunting naik]
+    questions: [stunting bpn brp, angka stunting, prevalensi stunting, balita stunting,
+      stunting naik]
     topics: [kesehatan]
     sources: [berandapost-2025-11-13, tribun-2025-07-31]
     as_of: 2025-11-13
@@ -106,7 +107,8 @@ entries:
         value: 725440
         unit: jiwa
         year: 2025
-    questions: [jumlah penduduk, penduduk bpn, berapa warga, populasi kota, warga balikpapan ada brp]
+    questions: [jumlah penduduk, penduduk bpn, berapa warga, populasi kota,
+      warga balikpapan ada brp]
     topics: [kesehatan]
     sources: [tanpa-tanggal]
     as_of: 2025-12-31
@@ -178,7 +180,8 @@ def test_check_wants_a_figures_source_listed_on_its_entry(
     tmp_path: Path, renderer: Renderer
 ) -> None:
     stray = ENTRIES.replace(
-        "    sources: [berandapost-2025-11-13, tribun-2025-07-31]", "    sources: [tribun-2025-07-31]"
+        "    sources: [berandapost-2025-11-13, tribun-2025-07-31]",
+        "    sources: [tribun-2025-07-31]",
     )
     knowledge, problems = check_knowledge(folder(tmp_path, stray))
     assert knowledge is None
