@@ -32,7 +32,7 @@ from bot.paths import ROOT
 RUN = 8  # this many consecutive words shared with a sheet is copying
 SHEETS = ROOT.parent / "shared" / "sources"
 _NUMBER = re.compile(
-    r"(?<![\w])(\d+(?:[.,]\d+)*)(?:\s*(ribu|rb|juta|jt|miliar|milyar|triliun|[MT])\b)?"
+    r"(?<![\d.,])(\d+(?:[.,]\d+)*)(?:\s*(ribu|rb|juta|jt|miliar|milyar|triliun|[MT])\b)?"
 )
 _SCALES = {
     "ribu": 3,
