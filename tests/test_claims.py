@@ -199,3 +199,13 @@ def test_an_answer_may_cite_its_sources_dates_but_no_other_number(
     knowledge, problems = check_knowledge(folder(tmp_path, wrong))
     assert knowledge is None
     assert ["angka 17" in renderer.problem(p) for p in problems] == [True]
+
+
+def test_the_staff_guide_documents_every_field_of_a_claim() -> None:
+    from bot.knowledge import Entry, Figure, Source, Update
+    from bot.paths import ROOT
+
+    guide = (ROOT / "docs" / "KNOWLEDGE.md").read_text(encoding="utf-8")
+    for model in (Source, Figure, Entry, Update):
+        for name in model.model_fields:
+            assert f"{name}:" in guide or f"`{name}`" in guide, f"{model.__name__}.{name}"
