@@ -1,13 +1,18 @@
 """Outgoing Bot API calls: Telegram's flood limits, plus retries of transient network faults.
 
-PTB's :class:`AIORateLimiter` keeps the bot under Telegram's limits and waits out a 429
-``RetryAfter``. :class:`RetryingRateLimiter` adds a bounded retry, with short exponential
-backoff, of requests that timed out or hit a plain network error (connection reset, a
-5xx from Telegram), so a blip does not cost a resident their answer.
+:class:`RetryingRateLimiter` keeps the bot under Telegram's limits (30 messages a second
+overall, 20 a minute per group) and, per error class:
 
-Never retried: ``BadRequest`` (it subclasses ``NetworkError``, but means our request was
-wrong), ``Forbidden`` (the user blocked the bot), ``InvalidToken``, ``Conflict``,
-``ChatMigrated``. ``RetryAfter`` is left to :class:`AIORateLimiter`.
+* ``RetryAfter`` (429, Telegram's flood control): every request waits the ``retry_after``
+  Telegram asks for, then tries again, for as long as flood control lasts, up to
+  :data:`FLOOD_WAIT_LIMIT` seconds of waiting per request. While one request waits,
+  all wait (sending more would only prolong it). One warning when an outage starts, one
+  info line when it lifts, never a traceback.
+* A timeout or plain network error (connection reset, a 5xx from Telegram): a bounded
+  retry with short exponential backoff, so a blip does not cost a resident their answer.
+* Never retried: ``BadRequest`` (it subclasses ``NetworkError``, but means our request
+  was wrong), ``Forbidden`` (the user blocked the bot), ``InvalidToken``, ``Conflict``,
+  ``ChatMigrated``.
 
 A request that timed out may still have reached Telegram, so a retry can, rarely,
 deliver a message twice: better than a resident never getting an answer.
@@ -16,18 +21,25 @@ deliver a message twice: better than a resident never getting an answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dtm
 import logging
-from collections.abc import Callable, Coroutine
+import time
+import warnings
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
-from telegram.error import BadRequest, NetworkError
-from telegram.ext import AIORateLimiter
+from aiolimiter import AsyncLimiter
+from telegram.constants import FloodLimit
+from telegram.error import BadRequest, NetworkError, RetryAfter
+from telegram.ext import BaseRateLimiter
 
 log = logging.getLogger(__name__)
 
-RETRY_AFTER_RETRIES = 3  # 429s waited out per request
+FLOOD_WAIT_LIMIT = 900.0  # seconds of flood-control waiting per request before giving up
 NETWORK_RETRIES = 3  # timeouts / network errors retried per request
 NETWORK_BACKOFF = 0.25  # seconds before the first retry; doubles each time
+RETRY_MARGIN = 0.1  # seconds added to Telegram's retry_after
 
 JSONResult = bool | dict[str, Any] | list[dict[str, Any]]
 
@@ -37,20 +49,87 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, NetworkError) and not isinstance(error, BadRequest)
 
 
-class RetryingRateLimiter(AIORateLimiter):
+def retry_after_seconds(error: RetryAfter) -> float:
+    with warnings.catch_warnings():  # PTB 22 warns that the int form is deprecated
+        warnings.simplefilter("ignore")
+        value = error.retry_after
+    return value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)
+
+
+class RetryingRateLimiter(BaseRateLimiter[int]):
     def __init__(
         self,
         *,
-        max_retries: int = RETRY_AFTER_RETRIES,
+        overall_max_rate: float = FloodLimit.MESSAGES_PER_SECOND,
+        group_max_rate: float = FloodLimit.MESSAGES_PER_MINUTE_PER_GROUP,
+        flood_wait_limit: float = FLOOD_WAIT_LIMIT,
         network_retries: int = NETWORK_RETRIES,
         backoff: float | None = None,
-        **kwargs: Any,
     ) -> None:
-        super().__init__(max_retries=max_retries, **kwargs)
         if network_retries < 0:
             raise ValueError("network_retries must be >= 0")
+        self.overall = AsyncLimiter(overall_max_rate, 1) if overall_max_rate else None
+        self.group_max_rate = group_max_rate
+        self._groups: dict[int | str, AsyncLimiter] = {}
+        self.flood_wait_limit = flood_wait_limit
         self.network_retries = network_retries
         self.backoff = NETWORK_BACKOFF if backoff is None else backoff
+        self._resume_at = 0.0  # time.monotonic() before which nothing is sent
+        self._outage_since: float | None = None  # first 429 of the current outage
+        self._held = 0  # requests that got a 429 in the current outage
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, data: dict[str, Any]) -> AsyncIterator[None]:
+        """Wait for flood control to lift, then for room under Telegram's rate limits."""
+        while (pause := self._resume_at - time.monotonic()) > 0:
+            await asyncio.sleep(pause)
+        chat_id = data.get("chat_id")
+        with contextlib.suppress(ValueError, TypeError):
+            chat_id = int(chat_id)  # type: ignore[arg-type]
+        group = None
+        if self.group_max_rate and (
+            (isinstance(chat_id, int) and chat_id < 0) or isinstance(chat_id, str)
+        ):
+            group = self._groups.get(chat_id)
+            if group is None:
+                group = self._groups[chat_id] = AsyncLimiter(self.group_max_rate, 60)
+        async with contextlib.AsyncExitStack() as stack:
+            if group is not None:
+                await stack.enter_async_context(group)
+            if self.overall is not None and chat_id is not None:
+                await stack.enter_async_context(self.overall)
+            yield
+
+    def _flood(self, endpoint: str, seconds: float) -> None:
+        now = time.monotonic()
+        self._resume_at = max(self._resume_at, now + seconds)
+        self._held += 1
+        if self._outage_since is None:
+            self._outage_since = now
+            log.warning(
+                "Telegram's flood control (429) on %s: holding every request for %.0f s as "
+                "it asks, and for as long as it lasts; replies are sent when it lifts",
+                endpoint,
+                seconds,
+            )
+        else:
+            log.debug("flood control again on %s: waiting %.1f s", endpoint, seconds)
+
+    def _lifted(self) -> None:
+        if self._outage_since is not None:
+            log.info(
+                "Telegram's flood control lifted after %.0f s (%d requests held); "
+                "they are going out",
+                time.monotonic() - self._outage_since,
+                self._held,
+            )
+            self._outage_since, self._held = None, 0
 
     async def process_request(
         self,
@@ -62,11 +141,21 @@ class RetryingRateLimiter(AIORateLimiter):
         rate_limit_args: int | None,
     ) -> JSONResult:
         attempt = 0
+        waited = 0.0  # seconds this request spent in flood control
         while True:
             try:
-                return await super().process_request(
-                    callback, args, kwargs, endpoint, data, rate_limit_args
-                )
+                async with self._slot(data):
+                    result = await callback(*args, **kwargs)
+            except RetryAfter as exc:
+                seconds = retry_after_seconds(exc) + RETRY_MARGIN
+                if waited + seconds > self.flood_wait_limit:
+                    log.warning(
+                        "%s given up after %.0f s of Telegram's flood control", endpoint, waited
+                    )
+                    raise
+                waited += seconds
+                self._flood(endpoint, seconds)
+                continue
             except NetworkError as exc:
                 if not is_transient(exc) or attempt >= self.network_retries:
                     raise
@@ -81,3 +170,7 @@ class RetryingRateLimiter(AIORateLimiter):
                     delay,
                 )
                 await asyncio.sleep(delay)
+                continue
+            if waited:
+                self._lifted()
+            return result

@@ -118,6 +118,9 @@ def _read_params(handler: BaseHTTPRequestHandler) -> dict[str, Any]:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a stuck handler must never keep the test process alive
+    # The default backlog of 5 resets connections when the bot sends a burst at once (e.g.
+    # every reply held by flood control going out together); Telegram never does that.
+    request_queue_size = 256
     stub: BotApiStub
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -179,6 +182,7 @@ class BotApiStub:
         self._calls: list[Call] = []
         self._closed = False
         self._next_update_id = 1
+        self._outages: list[tuple[str, float, Failure]] = []  # (method, until, failure)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -300,6 +304,30 @@ class BotApiStub:
         failure = make_failure(status, description, retry_after, migrate_to_chat_id, delay)
         self.failures.push(method, failure, times)
 
+    def fail_for(
+        self,
+        method: str,
+        seconds: float,
+        *,
+        status: int | None = None,
+        description: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        """Answer every call of ``method`` (``"*"`` = any) with an error for the next
+        ``seconds``: an outage, e.g. flood control that lasts (429 with ``retry_after``)."""
+        failure = make_failure(status, description, retry_after, None)
+        with self._cond:
+            self._outages.append((method.lower(), time.monotonic() + seconds, failure))
+
+    def _outage(self, method: str) -> Failure | None:
+        now = time.monotonic()
+        with self._cond:
+            self._outages = [o for o in self._outages if o[1] > now]
+            for name, _until, failure in self._outages:
+                if name in (method.lower(), "*"):
+                    return failure
+        return None
+
     def delay_next(self, method: str, seconds: float, times: int = 1) -> None:
         """Answer the next calls of ``method`` normally, but only after ``seconds``."""
         self.failures.push(method, Failure(200, delay=seconds), times)
@@ -346,6 +374,7 @@ class BotApiStub:
         with self._cond:
             self._calls.clear()
             self._updates.clear()
+            self._outages.clear()
         self.failures.clear()
         self.api.reset()
 
@@ -429,7 +458,7 @@ class BotApiStub:
             h.reply(401, json.dumps(Failure(401).body()).encode())
             return
 
-        fault = self.failures.pop(method)
+        fault = self._outage(method) or self.failures.pop(method)
         if isinstance(fault, Failure) and fault.delay:
             with self._cond:  # interruptible sleep: close() wakes us
                 self._cond.wait_for(lambda: self._closed, timeout=fault.delay)
