@@ -20,7 +20,6 @@ turns it off).
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import logging
 import os
@@ -32,6 +31,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bot.gcpause import gc_paused
 from bot.knowledge import (
     KnowledgeFile,
     ParsedFiles,
@@ -45,8 +45,20 @@ from bot.text import Readings
 log = logging.getLogger(__name__)
 
 FORMAT = 1  # bump when the snapshot's layout changes in a way the code hash misses
-# What an index is built by: any change to these makes every old snapshot stale.
-CODE_FILES = ("knowledge.py", "text.py", "matcher.py", "snapshot.py")
+BOT = Path(__file__).resolve().parent
+# What an index is built by: every module of bot/ but these, which only use an index
+# (adapters, storage, rendering, settings, the CLI). Any change to one of the others (a
+# new module, or one split into a package, included) makes every old snapshot stale.
+NOT_ENGINE = (
+    "__main__.py",
+    "answers.py",
+    "config.py",
+    "evaluation.py",
+    "locale.py",
+    "reports.py",
+    "storage/",
+    "telegram/",
+)
 PACKAGES = ("pydantic", "pydantic-core", "PyYAML", "yaml-rs", "rapidfuzz", "wordfreq")
 PREFIX = "index-"
 FILES = "files"  # subfolder of parsed knowledge files
@@ -54,12 +66,22 @@ PREFIX_FILE = "file-"
 LEFTOVER_AGE_S = 3600  # a temp file this old was left by a process that died saving
 
 
+def engine_files(bot: Path | None = None) -> list[Path]:
+    """The modules of the package folder (``bot/``) an index depends on, in a fixed order."""
+    bot = BOT if bot is None else bot
+    return sorted(
+        path
+        for path in bot.rglob("*.py")
+        if not path.relative_to(bot).as_posix().startswith(NOT_ENGINE)
+    )
+
+
 @lru_cache(maxsize=1)
 def code_version() -> str:
     digest = hashlib.sha256(f"{FORMAT} {sys.version}".encode())
-    here = Path(__file__).resolve().parent
-    for name in CODE_FILES:
-        digest.update((here / name).read_bytes())
+    for path in engine_files():
+        digest.update(f"{path.relative_to(BOT).as_posix()}\0".encode())
+        digest.update(path.read_bytes())
     for package in PACKAGES:
         try:
             digest.update(f"{package}={metadata.version(package)}".encode())
@@ -110,16 +132,11 @@ def _check_and_build(
     # pass would walk the whole checked knowledge as young objects, holding the GIL
     # (a 100 ms stall of the bot's event loop at 10,000 entries). build_index freezes
     # all it made before the collector returns.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         knowledge, problems = check_knowledge_quietly(folder, files, readings)
         if knowledge is None:
             return None, problems
         return build_index(knowledge, readings), []
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class _ParsedFiles:
@@ -160,21 +177,15 @@ def _read(path: Path, kind: type = Index) -> Any:
         return None
     # Like a fresh build: no collector passes over the objects being made, then frozen
     # (the index is free of reference cycles, see matcher.build_index).
-    enabled = gc.isenabled()
-    gc.disable()
     try:
         # From the file, not from bytes: unpickling reads frame by frame, and each
         # read lets the bot's event loop run (one loads() call would hold the GIL).
-        with source:
+        with gc_paused(freeze=True), source:
             value = pickle.load(source)
     except Exception as exc:  # a truncated, foreign or unreadable file: a cache miss
         log.warning("snapshot %s damaged (%s): rebuilding", path.name, type(exc).__name__)
         _remove(path)
         return None
-    finally:
-        gc.freeze()  # before the collector is back: it must never see them as young
-        if enabled:
-            gc.enable()
     if not isinstance(value, kind):
         log.warning("snapshot %s holds something else: rebuilding", path.name)
         _remove(path)

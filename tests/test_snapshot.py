@@ -3,6 +3,7 @@ change to the files, the code or the snapshot itself means a fresh check and bui
 
 from __future__ import annotations
 
+import ast
 import logging
 from pathlib import Path
 
@@ -228,3 +229,63 @@ def test_the_snapshot_folder_setting(value: str | None, expected: str | None) ->
         assert settings.cache_dir is None
     else:
         assert settings.cache_dir == ROOT / expected
+
+
+def _imported_bot_modules(path: Path) -> set[Path]:
+    """The files of the bot modules ``path`` imports (``import bot.x``, ``from bot.x import``,
+    ``from bot import x``), anywhere in it (lazy imports inside functions too)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names if a.name.split(".")[0] == "bot"}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "bot":
+            names.add(node.module)
+            names |= {f"{node.module}.{a.name}" for a in node.names}
+    files = set()
+    for name in names:
+        relative = Path(*name.split(".")[1:])
+        for candidate in (snapshot.BOT / f"{relative}.py", snapshot.BOT / relative / "__init__.py"):
+            if candidate.is_file():
+                files.add(candidate.resolve())
+    return files
+
+
+def test_every_module_an_index_is_built_with_is_in_the_snapshot_key() -> None:
+    """Whatever the snapshot code imports, directly or not, is hashed into code_version:
+    a new engine module (or one split into a package) can never leave old snapshots valid."""
+    needed, todo = set(), [Path(snapshot.__file__).resolve()]
+    while todo:
+        path = todo.pop()
+        if path not in needed:
+            needed.add(path)
+            todo.extend(_imported_bot_modules(path))
+    covered = {p.resolve() for p in snapshot.engine_files()}
+    assert needed - covered == set(), "add them to the key: take them out of NOT_ENGINE"
+    for name in ("matcher.py", "knowledge.py", "text.py", "snapshot.py", "gcpause.py"):
+        assert (snapshot.BOT / name).resolve() in covered, name
+
+
+def test_a_new_engine_module_or_package_is_covered_without_naming_it(tmp_path: Path) -> None:
+    for name in ("matcher.py", "scoring.py", "engine/__init__.py", "engine/rank.py",
+                 "telegram/app.py", "storage/store.py", "__main__.py", "reports.py"):  # fmt: skip
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    covered = [p.relative_to(tmp_path).as_posix() for p in snapshot.engine_files(tmp_path)]
+    assert covered == ["engine/__init__.py", "engine/rank.py", "matcher.py", "scoring.py"]
+
+
+def test_a_change_to_any_engine_module_changes_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("matcher.py", "scoring/weights.py", "telegram/app.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x = 1\n")
+    monkeypatch.setattr(snapshot, "BOT", tmp_path)
+    versions = []
+    for edit in (None, "scoring/weights.py", "telegram/app.py"):
+        if edit:
+            (tmp_path / edit).write_text("x = 2\n")
+        snapshot.code_version.cache_clear()
+        versions.append(snapshot.code_version())
+    snapshot.code_version.cache_clear()
+    assert versions[0] != versions[1] == versions[2]  # an adapter's edit keeps the snapshot
