@@ -39,9 +39,10 @@ from bot.locale import Locale
 from bot.matcher import Engine
 from bot.storage import Storage, StorageUnavailable
 from bot.telegram import inline, residents, staff
+from bot.telegram.delivery import TelegramBot
 from bot.telegram.ratelimit import RetryingRateLimiter, is_transient
 from bot.telegram.services import FloodGuard, Services, services
-from bot.telegram.updates import GuardedBot, GuardedUpdater
+from bot.telegram.updates import GuardedUpdater
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def build_application(
 ) -> Application:
     """The bot, ready to run. ``request`` lets tests plug in a recording transport;
     ``storage`` is opened in ``post_init`` when not given."""
-    bot = GuardedBot(
+    bot = TelegramBot(
         token=settings.token or "0:offline",
         base_url=settings.base_url,
         defaults=Defaults(

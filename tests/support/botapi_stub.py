@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email
+import html
 import json
 import re
 import threading
@@ -176,6 +177,10 @@ class BotApiStub:
         #: Contents served at ``/file/bot<TOKEN>/<file_path>`` (getFile answers ``files/<id>``).
         self.files: dict[str, bytes] = {}
         self.max_poll_timeout = max_poll_timeout
+        #: When set, sendMessage/editMessageText whose text (tags stripped, entities
+        #: resolved, in UTF-16 units) is longer get 400 "message is too long", as Telegram
+        #: does over 4096.
+        self.text_limit: int | None = None
         self._address = (host, port)
         self._cond = threading.Condition()  # guards _updates, _calls, _closed
         self._updates: deque[dict[str, Any]] = deque()
@@ -474,12 +479,27 @@ class BotApiStub:
         if method.lower() == "getupdates":
             self._answer_get_updates(h, method, params, token)
             return
+        if self._too_long(method, params):
+            self._record(Call(method, params, token, ok=False, status=400))
+            refusal = Failure(400, "Bad Request: message is too long")
+            h.reply(400, json.dumps(refusal.body()).encode())
+            return
         if method.lower() == "deletewebhook" and params.get("drop_pending_updates"):
             with self._cond:
                 self._updates.clear()
         result = self.api.result(method, params)
         self._record(Call(method, params, token))
         h.reply(200, json.dumps({"ok": True, "result": result}).encode())
+
+    def _too_long(self, method: str, params: dict[str, Any]) -> bool:
+        text = params.get("text")
+        if self.text_limit is None or method not in ("sendMessage", "editMessageText"):
+            return False
+        if not isinstance(text, str):
+            return False
+        if params.get("parse_mode") == "HTML":
+            text = html.unescape(re.sub(r"<[^>]*>", "", text))
+        return len(text.encode("utf-16-le")) // 2 > self.text_limit
 
     def _answer_get_updates(
         self, h: _Handler, method: str, params: dict[str, Any], token: str
