@@ -16,11 +16,17 @@ from bot.answers import Format, Renderer
 from bot.config import ConfigError, Settings, load_settings, setup_logging
 from bot.evaluation import (
     DEFAULT_EVAL,
+    SHARED_CITY,
     SHARED_OUT_OF_SCOPE,
     evaluate,
+    few,
     load_cases,
+    load_city,
     load_shared_out_of_scope,
+    load_topic_cases,
+    sweep,
 )
+from bot.explain import Explanation, explain
 from bot.knowledge import Knowledge, Problem, check_knowledge
 from bot.locale import Locale
 from bot.matcher import Decision, DecisionKind, Engine
@@ -279,28 +285,121 @@ def cmd_eval(args: argparse.Namespace, settings: Settings, locale: Locale) -> in
         print(locale.t("cli.eval_missing", path=args.file), file=sys.stderr)
         return 1
     cases = load_cases(args.file)
+    if args.file == DEFAULT_EVAL:
+        cases += load_topic_cases()
     if args.shared and args.shared.exists():
         cases += load_shared_out_of_scope(args.shared, split="dev")
-    report = evaluate(engine, cases)
+    if args.city and args.city.exists():
+        cases += load_city(args.city)
+    knowledge = engine.knowledge
+    if args.few:
+        knowledge = few(knowledge, args.few)
+        engine = Engine(knowledge, engine.thresholds)
+    renderer = Renderer(locale)
+
+    def render(decision: Decision) -> str:
+        return renderer.decision(decision, knowledge, Format.TEXT)
+
+    if args.sweep:
+        return _print_sweep(knowledge, cases, render, args.json)
+    report = evaluate(engine, cases, render)
     summary = report.summary()
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    width = max(map(len, summary))
-    for key, value in summary.items():
-        shown = f"{value:.1%}" if isinstance(value, float) else str(value)
-        print(f"{key:<{width}}  {shown}")
+    _print_summary(summary)
     misses = report.misses
     if misses:
         print(f"\nmisses ({len(misses)}):")
         for outcome in misses[: args.misses]:
             d = outcome.decision
             got = ",".join(m.entry.id for m in d.matches) or d.intent or "-"
+            expect = outcome.case.expect or "|".join(outcome.case.figures) or None
             print(
-                f"  [{outcome.case.type}] {outcome.case.q!r} expect={outcome.case.expect} "
-                f"got={d.kind.value}:{got} score={d.score:.1f}"
+                f"  [{outcome.case.set}/{outcome.case.type}] {outcome.case.q!r} "
+                f"expect={expect} got={d.kind.value}:{got} score={d.score:.1f} ({d.reason})"
             )
     return 0
+
+
+def _print_summary(summary: Mapping[str, float | int]) -> None:
+    width = max(map(len, summary))
+    for key, value in summary.items():
+        shown = f"{value:.1%}" if isinstance(value, float) else str(value)
+        print(f"{key:<{width}}  {shown}")
+
+
+def _print_sweep(
+    knowledge: Knowledge, cases: list, render: Callable[[Decision], str], as_json: bool
+) -> int:
+    """Accuracy, choice rate, wrong answers and abstention over a grid of thresholds,
+    the index built once (thresholds only change the decision)."""
+    index = Engine(knowledge).index
+    rows = sweep(index, cases, render)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    header = list(rows[0])
+    print("  ".join(f"{h:>10}" for h in header))
+    for row in rows:
+        print(
+            "  ".join(
+                f"{row[h]:>10.3f}" if isinstance(row[h], float) else f"{row[h]:>10}" for h in header
+            )
+        )
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace, settings: Settings, locale: Locale) -> int:
+    engine = _engine(settings, locale)
+    if engine is None:
+        return 1
+    found = explain(engine, args.question)
+    if args.json:
+        print(json.dumps(found.as_dict(), ensure_ascii=False, indent=2))
+        return 0
+    print("\n".join(explain_lines(found, locale)))
+    return 0
+
+
+def explain_lines(found: Explanation, locale: Locale) -> list[str]:
+    t = locale.t
+    lines = [t("explain.question", question=found.question)]
+    lines.append(t("explain.tokens", tokens=" ".join(found.tokens) or "-"))
+    if found.steps:
+        lines.append(t("explain.steps"))
+        for step in found.steps:
+            rule = t(f"explain.rule.{step.rule}")
+            lines.append(
+                t("explain.step", typed=step.typed, became=" ".join(step.became), rule=rule)
+            )
+    else:
+        lines.append(t("explain.no_steps"))
+    weights = ", ".join(f"{w} {v:g}" for w, v in found.weights.items())
+    lines.append(t("explain.weights", weights=weights or "-"))
+    lines.append(t("explain.candidates" if found.candidates else "explain.no_candidates"))
+    for n, c in enumerate(found.candidates, 1):
+        lines.append(
+            t(
+                "explain.candidate",
+                n=n,
+                id=c.id,
+                score=f"{c.score:.1f}",
+                coverage=round(100 * c.coverage),
+                title=c.title,
+            )
+        )
+        for name, words in c.fields.items():
+            lines.append(t("explain.field", field=name, words=", ".join(words)))
+        if c.unmatched:
+            lines.append(t("explain.unmatched", words=", ".join(c.unmatched)))
+    reason = t(f"explain.reason.{found.reason}") if found.reason else "-"
+    lines.append(t("explain.decision", kind=found.kind, reason=reason))
+    if found.because:
+        lines.append(t("explain.because", words=", ".join(found.because)))
+    if found.answer:
+        lines.append(t("explain.answered", id=found.answer))
+    return lines
 
 
 async def _with_storage(settings: Settings, work: Callable[[Storage], Awaitable[int]]) -> int:
@@ -426,8 +525,30 @@ COMMANDS: Final[dict[str, CliCommand]] = {
                     default=SHARED_OUT_OF_SCOPE,
                     help="real out-of-scope questions (dev split used when the file exists)",
                 ),
+                arg(
+                    "--city",
+                    type=Path,
+                    default=SHARED_CITY,
+                    help="the shared city questions, labelled by figures (used when present)",
+                ),
+                arg(
+                    "--few",
+                    type=int,
+                    metavar="N",
+                    help="cut every entry to its first N example questions and N keywords",
+                ),
+                arg("--sweep", action="store_true", help="print the threshold grid"),
                 arg("--json", action="store_true", help="print the summary as JSON"),
                 arg("--misses", type=int, default=50, help="how many misses to list"),
+            ),
+        ),
+        CliCommand(
+            "explain",
+            "why the bot answers a question as it does: words read, repairs, candidates, rule",
+            cmd_explain,
+            (
+                arg("question", help="the question"),
+                arg("--json", action="store_true", help="machine-readable output"),
             ),
         ),
         CliCommand(

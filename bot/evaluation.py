@@ -224,3 +224,42 @@ def evaluate(engine: Engine, cases: Iterable[Case], render=None) -> Report:
         text = render(decision) if render and case.figures else ""
         outcomes.append(Outcome(case, decision, text))
     return Report(outcomes)
+
+
+SWEEP_ANSWER = (40.0, 45.0, 50.0, 55.0, 60.0)
+SWEEP_MARGIN = (3.0, 6.0, 10.0)
+SWEEP_UNCOVERED = (2.0, 3.0, 99.0)
+
+
+def sweep(index, cases: list[Case], render) -> list[dict[str, float | str]]:
+    """The eval's headline rates for every point of a threshold grid (answer score,
+    margin over the runner-up, weight of an uncovered word), on one built index."""
+    from bot.matcher import Thresholds
+
+    rows: list[dict[str, float | str]] = []
+    for answer in SWEEP_ANSWER:
+        for margin in SWEEP_MARGIN:
+            for uncovered in SWEEP_UNCOVERED:
+                th = Thresholds(answer=answer, margin=margin, uncovered_weight=uncovered)
+                report = evaluate(Engine(index, th), cases, render)
+                answered = report.of(*ANSWERED_TYPES) + report.of(*ANSWERED_TYPES, set="city")
+                abstain = report.of("out_of_scope", "near_miss") + report.of(
+                    "out_of_scope", "near_miss", set="city"
+                )
+                rows.append(
+                    {
+                        "answer": answer,
+                        "margin": margin,
+                        "uncovered": uncovered,
+                        "accuracy": report.rate(answered, lambda o: o.correct),
+                        "choices": report.rate(
+                            answered, lambda o: o.decision.kind is DecisionKind.CHOICES
+                        ),
+                        "wrong": report.rate(
+                            answered,
+                            lambda o: o.decision.kind is DecisionKind.ANSWER and not o.correct,
+                        ),
+                        "abstain": report.rate(abstain, lambda o: o.correct),
+                    }
+                )
+    return rows

@@ -28,7 +28,6 @@ the evaluation sets (tune on half, check on the other half).
 
 from __future__ import annotations
 
-import gc
 import heapq
 import math
 import re
@@ -42,6 +41,7 @@ from typing import TypeVar
 
 from rapidfuzz import fuzz
 
+from bot.gcpause import gc_paused
 from bot.knowledge import Entry, Knowledge
 from bot.text import (
     Normalized,
@@ -82,6 +82,21 @@ COVERAGE_SHARE = 0.4  # final score = this * coverage + the rest * phrasing
 F1_SHARE = 0.8  # phrasing = this * weighted token F1 + the rest * token_sort_ratio
 
 
+class Reason(StrEnum):
+    """Why the engine decided as it did."""
+
+    EMPTY = "empty"  # nothing left after normalising (emoji, punctuation)
+    SMALLTALK = "smalltalk"
+    NO_CANDIDATE = "no_candidate"  # no entry shares a word with the question
+    CONFIDENT = "confident"  # above the answer threshold, clearly ahead, covered
+    OTHER_PLACE = "other_place"  # names another city or region
+    MISSING_DETAIL = "missing_detail"  # asks a detail or number the entry does not hold
+    OTHER_NAME = "other_name"  # names something another entry is about
+    UNCOVERED = "uncovered"  # words the entry does not explain carry the question
+    UNSURE = "unsure"  # close to the threshold or to the runner-up: options offered
+    BELOW_THRESHOLD = "below_threshold"
+
+
 class DecisionKind(StrEnum):
     ANSWER = "answer"
     CHOICES = "choices"
@@ -99,6 +114,7 @@ class Thresholds:
     suggest: float = 30.0  # fallback suggestions ("mungkin ini yang dicari") ...
     suggest_coverage: float = 0.5  # ... from entries explaining this much of the question
     coverage_floor: float = 0.5  # never answer if less of the question is explained
+    uncovered_weight: float = 99.0  # a word other entries hold, this heavy, must be covered
 
 
 @dataclass(frozen=True)
@@ -118,6 +134,8 @@ class Decision:
     latency_ms: float = 0.0
     version: str = ""  # fingerprint of the knowledge that decided
     topic: str = ""  # the question's content words: what unanswered questions group by
+    reason: str = ""  # the rule that decided (see Reason), for `explain` and the logs
+    because: tuple[str, ...] = ()  # the question's words that rule turned on
 
     @property
     def entry(self) -> Entry | None:
@@ -193,6 +211,21 @@ class Index:
                 self._smalltalk_patterns.setdefault(words[0], []).append((words, intent))
 
         self._index_entries(docs, tokens_of)
+        # Words the knowledge is about: those its entries' own texts use (titles,
+        # keywords, answers, figures), not those only residents' example questions use
+        # ("informasi", "maksudnya").
+        self._content = frozenset(
+            t
+            for entry in knowledge.entries
+            for text in (
+                entry.title,
+                *entry.keywords,
+                entry.answer,
+                *(u.text for u in entry.history),
+                *(x for f in entry.figures for x in (f.label, f.unit or "", f.text or "")),
+            )
+            for t in tokens_of.get(text, ())
+        )
 
     def _read(
         self, base: Normalizer, readings: Readings, smalltalk_words: set[str]
@@ -355,6 +388,24 @@ class Index:
                 missing = asked
         return missing
 
+    def uncovered_words(self, normalized: Normalized, entry_id: str, floor: float) -> list[str]:
+        """Words of the question that other entries hold but this one does not, each
+        weighing at least ``floor``: what the question is about, beyond this entry."""
+        item = self._by_id[entry_id]
+        repaired = {known for known, _ in normalized.repairs}
+        return [
+            t
+            for t in normalized.tokens
+            if t in self._content
+            and t not in item.alias_words
+            and t not in item.weak
+            and t not in repaired
+            and t not in self._quantities
+            and not is_number(t)
+            and not is_function_word(t)
+            and self.weight(t) >= floor
+        ]
+
     def unexplained_names(self, normalized: Normalized, entry_id: str) -> list[str]:
         """Names in the question that the entry never mentions but other entries are
         about ("posyandu Telaga Sari" when the entry is the one in Gunung Sari). A word
@@ -506,6 +557,10 @@ class Engine:
     def knowledge(self) -> Knowledge:
         return self._index.knowledge
 
+    @property
+    def index(self) -> Index:
+        return self._index
+
     def swap(self, knowledge: Knowledge | Index) -> None:
         index = _index_of(knowledge)  # built fully before anyone can see it
         self._index = index  # the old index has no reference cycles: freed right here
@@ -528,41 +583,69 @@ class Engine:
             round(latency, 3),
             index.knowledge.fingerprint,
             index.topic(normalized),
+            decision.reason,
+            decision.because,
         )
 
     def _decide(self, index: Index, question: str, normalized: Normalized) -> Decision:
+        text = normalized.text
         if not normalized:
-            return Decision(DecisionKind.SMALLTALK, question, "", intent="empty")
+            return Decision(
+                DecisionKind.SMALLTALK, question, "", intent="empty", reason=Reason.EMPTY
+            )
         intent = index.smalltalk_intent(normalized)
         if intent:
-            return Decision(DecisionKind.SMALLTALK, question, normalized.text, intent=intent)
+            return Decision(
+                DecisionKind.SMALLTALK, question, text, intent=intent, reason=Reason.SMALLTALK
+            )
         matches = index.score(normalized)
         th = self.thresholds
         if not matches:
-            return Decision(DecisionKind.FALLBACK, question, normalized.text)
+            return Decision(DecisionKind.FALLBACK, question, text, reason=Reason.NO_CANDIDATE)
         top = matches[0]
         missing = index.unexplained_details(normalized, top.entry.id)
         if missing:
             if index.places.intersection(missing):
                 # Another city's figures are not ours: no Balikpapan entry to point to.
-                return Decision(DecisionKind.FALLBACK, question, normalized.text)
+                return Decision(
+                    DecisionKind.FALLBACK,
+                    question,
+                    text,
+                    reason=Reason.OTHER_PLACE,
+                    because=tuple(missing),
+                )
             # It asks for something the best entry does not hold (an address, a 2024
             # figure, another city): say so, log it for staff, and point to that entry
             # if it covers the rest of the question ("jam buka mpp" -> MPP).
-            return self._not_held(index, question, normalized, missing, top)
+            return self._not_held(index, question, normalized, missing, top, Reason.MISSING_DETAIL)
         runner_up = matches[1].score if len(matches) > 1 else 0.0
         confident = top.score >= th.answer and top.score - runner_up >= th.margin
         if confident and top.coverage >= th.coverage_floor:
+            uncovered = index.uncovered_words(normalized, top.entry.id, th.uncovered_weight)
+            if uncovered:
+                # A weighty word the knowledge uses elsewhere and this entry never does
+                # ("sekolah baru di kelurahan ..." against the new puskesmas): the
+                # question is about something else, or about more than this entry.
+                options = tuple(m for m in matches[: th.max_choices] if m.score >= th.choice)
+                kind = DecisionKind.CHOICES if len(options) > 1 else DecisionKind.FALLBACK
+                return Decision(
+                    kind,
+                    question,
+                    text,
+                    options if kind is DecisionKind.CHOICES else (),
+                    reason=Reason.UNCOVERED,
+                    because=tuple(uncovered),
+                )
             names = index.unexplained_names(normalized, top.entry.id)
             if names:
                 # It names something else: the posyandu of another kelurahan is not
                 # this one, however much of the question they share.
-                return self._not_held(index, question, normalized, names, top)
-            return Decision(DecisionKind.ANSWER, question, normalized.text, (top,))
+                return self._not_held(index, question, normalized, names, top, Reason.OTHER_NAME)
+            return Decision(DecisionKind.ANSWER, question, text, (top,), reason=Reason.CONFIDENT)
         if top.score >= th.choice:
             floor = max(th.choice, top.score - th.choice_spread)
             options = tuple(m for m in matches[: th.max_choices] if m.score >= floor)
-            return Decision(DecisionKind.CHOICES, question, normalized.text, options)
+            return Decision(DecisionKind.CHOICES, question, text, options, reason=Reason.UNSURE)
         # Suggestions after "belum tahu" only from entries explaining much of the
         # question: "siapa presiden amerika" should not be pointed to the mayor.
         suggestions = tuple(
@@ -570,10 +653,18 @@ class Engine:
             for m in matches[: th.max_choices]
             if m.score >= th.suggest and m.coverage >= th.suggest_coverage
         )
-        return Decision(DecisionKind.FALLBACK, question, normalized.text, suggestions)
+        return Decision(
+            DecisionKind.FALLBACK, question, text, suggestions, reason=Reason.BELOW_THRESHOLD
+        )
 
     def _not_held(
-        self, index: Index, question: str, normalized: Normalized, missing: list[str], top: Match
+        self,
+        index: Index,
+        question: str,
+        normalized: Normalized,
+        missing: list[str],
+        top: Match,
+        reason: Reason,
     ) -> Decision:
         """ "Belum tahu" (logged for staff), pointing to ``top`` if it covers the rest of
         the question well."""
@@ -583,7 +674,14 @@ class Engine:
         pointer = tuple(
             m for m in about if m.score >= th.choice and m.coverage >= th.suggest_coverage
         )
-        return Decision(DecisionKind.FALLBACK, question, normalized.text, pointer)
+        return Decision(
+            DecisionKind.FALLBACK,
+            question,
+            normalized.text,
+            pointer,
+            reason=reason,
+            because=tuple(missing),
+        )
 
 
 @lru_cache(maxsize=100_000)
@@ -635,7 +733,7 @@ def _texts(entry: Entry, knowledge: Knowledge) -> tuple[list[str], list[str]]:
     # Its figures' values as residents type them ("77,43", "7.140") and their years.
     strong += [format_number(f.value) for f in entry.figures if f.value is not None]
     strong += [str(f.year) for f in entry.figures if f.year]
-    weak = [entry.answer, *(f.label for f in entry.figures)]
+    weak = [entry.answer, *(u.text for u in entry.history), *(f.label for f in entry.figures)]
     weak += [knowledge.topics[t].title for t in entry.topics]
     return strong, weak
 
@@ -648,14 +746,8 @@ def build_index(knowledge: Knowledge, readings: Readings | None = None) -> Index
     index is immutable and free of reference cycles, so freezing it never leaks: when it
     is replaced, reference counting frees it.
     """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused(freeze=True):
         return Index(knowledge, readings)
-    finally:
-        gc.freeze()  # before the collector is back: it must never see them as young
-        if enabled:
-            gc.enable()
 
 
 def top_weighted(hits: dict[int, float], n: int) -> list[int]:

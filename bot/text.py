@@ -175,6 +175,16 @@ NO_STEM = frozenset(
         "pemerintahan",
     }
 )
+# What `trace` says changed a word (explain shows each in the staff's words).
+REPAIR_RULES = (
+    "reduplication",
+    "stretched",
+    "slang",
+    "form",
+    "root",
+    "spelling",
+    "abbreviation",
+)
 MAX_COMPOUND = 4
 MAX_CACHED_WORDS = 200_000
 MAX_CACHED_QUESTIONS = 20_000
@@ -218,6 +228,7 @@ class Normalizer:
                     for root in roots(word):
                         self._by_root.setdefault(root, word)
         self._words: dict[str, tuple[tuple[str, ...], tuple[str, str] | None]] = {}
+        self._rules: dict[str, str] = {}  # word -> the rule that changed it (for explain)
         self._questions: dict[str, Normalized] = {}
 
     def normalize(self, text: str) -> Normalized:
@@ -307,11 +318,26 @@ class Normalizer:
         cached = self._words.get(token)
         if cached is None:
             repairs: list[tuple[str, str]] = []
-            cached = (self._expand(token, repairs), repairs[0] if repairs else None)
+            expanded, rule = self._expand(token, repairs)
+            cached = (expanded, repairs[0] if repairs else None)
             if len(self._words) >= MAX_CACHED_WORDS:
                 self._words.clear()
+                self._rules.clear()
             self._words[token] = cached
+            if rule:
+                self._rules[token] = rule
         return cached
+
+    def trace(self, text: str) -> list[tuple[str, tuple[str, ...], str]]:
+        """Each word of ``text`` the normaliser changed: (as typed, its tokens, the rule:
+        reduplication, stretched, slang, form, root, spelling, abbreviation)."""
+        steps = []
+        for raw in fold_words(text):
+            expanded, _ = self._expand_word(raw[:MAX_TOKEN_CHARS])
+            rule = self._rules.get(raw[:MAX_TOKEN_CHARS], "")
+            if rule:
+                steps.append((raw, expanded, rule))
+        return steps
 
     def _merge_compounds(self, tokens: list[str]) -> list[str]:
         if self._compound_starts.isdisjoint(tokens):
@@ -333,26 +359,33 @@ class Normalizer:
                 i += 1
         return merged
 
-    def _expand(self, token: str, repairs: list[tuple[str, str]]) -> tuple[str, ...]:
+    def _expand(
+        self, token: str, repairs: list[tuple[str, str]]
+    ) -> tuple[tuple[str, ...], str]:
+        """A word's tokens and the rule that changed it ("" when none did)."""
+        typed = token
         match = _REDUPLICATED.match(token)
+        rule = ""
         if match:  # "anak2" is "anak-anak": one word is enough for matching
-            token = match.group(1)
-        token = self._squeeze(token)
+            token, rule = match.group(1), "reduplication"
+        squeezed = self._squeeze(token)
+        if squeezed != token:
+            token, rule = squeezed, "stretched"
         if token in self._slang:
-            return self._slang[token]
+            return self._slang[token], "slang"
         if self._vocabulary:  # one canonical form: "cakupannya" -> "cakupan" when known
             for base in _canonical_forms(token):
                 if base in self._vocabulary:
-                    return self._slang.get(base, (base,))
+                    return self._slang.get(base, (base,)), "form"
         if self._speller and not self._known(token) and not is_number(token):
-            repaired, guessed = self._repair(token)
+            repaired, how = self._repair(token)
             if repaired:
-                if guessed:
+                if how != "form":
                     repairs.append((repaired, token))
-                return self._slang.get(repaired, (repaired,))
-        return (token,)
+                return self._slang.get(repaired, (repaired,)), how
+        return (token,), (rule if token != typed else "")
 
-    def _repair(self, token: str) -> tuple[str | None, bool]:
+    def _repair(self, token: str) -> tuple[str | None, str]:
         """An unknown word mapped onto a known one, most conservative step first; the
         flag says whether it was a guess (by root, spelling or abbreviation) rather than
         a form. A word Indonesian text really uses is never guessed into another one
@@ -360,21 +393,23 @@ class Normalizer:
         for form in _informal_forms(token):  # "programnya" -> "program", "ngurus" -> "urus"
             # ... but not onto a slang word: "ngaku" is not "ng" + "aku" (= saya).
             if self._known(form) and form not in self._slang:
-                return form, False
+                return form, "form"
         if self._is_word and self._is_word(token):
-            return None, False
+            return None, ""
         if self._roots and token.isalpha():  # "pelayanannya" -> root "layanan" -> known
             for form in (token, *_informal_forms(token)):
                 for root in self._roots(form):
                     known = self._by_root.get(root)
                     if known:
-                        return known, True
+                        return known, "root"
         if not self._speller or (self._is_word and is_attested(token)):
-            return None, False  # a colloquial word people write ("pesen") is no typo
+            return None, ""  # a colloquial word people write ("pesen") is no typo
         corrected = self._speller.correct(token)
-        if corrected is None and self._is_word:
-            corrected = expand_abbreviation(token)  # "dngn" -> "dengan", "bner" -> "benar"
-        return corrected, True
+        if corrected is not None:
+            return corrected, "spelling"
+        if self._is_word:  # "dngn" -> "dengan", "baek" -> "baik"
+            return expand_abbreviation(token), "abbreviation"
+        return None, ""
 
     def _squeeze(self, token: str) -> str:
         """Undo stretched letters: "gratisss" -> "gratis", "kerennn" -> "keren", "udahh"

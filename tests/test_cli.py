@@ -332,6 +332,6 @@ def test_a_command_never_fails_over_a_variable_it_does_not_read(
 def test_every_command_of_the_table_is_parsed() -> None:
     parser = build_parser()
     for name, command in COMMANDS.items():
-        extra = ["-"] if name == "ask" else []
+        extra = ["-"] if name in ("ask", "explain") else []
         args = parser.parse_args([name, *extra])
         assert args.command == name and COMMANDS[args.command] is command

@@ -12,7 +12,9 @@ import pydantic_core
 from bot.__main__ import COMMANDS
 from bot.knowledge import Knowledge
 from bot.locale import Locale
+from bot.matcher import Reason
 from bot.paths import ROOT
+from bot.text import REPAIR_RULES
 
 BOT = ROOT / "bot"
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -63,6 +65,8 @@ def _dynamic_suffixes(knowledge: Knowledge, constants: set[str]) -> dict[str, se
         "check.problem.": constants,
         "check.schema_errors.": pydantic_errors | constants,
         "commands.": constants,
+        "explain.reason.": {reason.value for reason in Reason},
+        "explain.rule.": set(REPAIR_RULES),
     }
 
 
