@@ -100,11 +100,25 @@ def build_application(
     return app
 
 
+class DatalessButton(CallbackQueryHandler):
+    """Takes only button presses whose callback data is missing or empty."""
+
+    def check_update(self, update: object) -> bool:
+        return (
+            isinstance(update, Update)
+            and update.callback_query is not None
+            and not update.callback_query.data
+        )
+
+
 def _add_handlers(app: Application) -> None:
     # -1: flood control sees every update first and may stop it.
     app.add_handler(TypeHandler(Update, residents.flood_guard), group=-1)
 
-    # 0: commands, staff first so their names can't be shadowed.
+    # 0: a button press without data (missing, empty, or a game button) is a stale menu
+    # for everyone; before the staff handlers, whose pattern PTB skips when data is empty.
+    app.add_handler(DatalessButton(residents.on_callback))
+    # Commands, staff first so their names can't be shadowed.
     staff.add_handlers(app)
     app.add_handler(CommandHandler("start", residents.start, filters=MESSAGES))
     app.add_handler(CommandHandler(["bantuan", "help"], residents.help_command, filters=MESSAGES))
