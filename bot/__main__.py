@@ -158,7 +158,7 @@ def decision_json(decision: Decision, knowledge: Knowledge, renderer: Renderer) 
             {
                 "title": s.title,
                 "publisher": s.publisher,
-                "date": s.date.isoformat(),
+                "date": s.date.isoformat() if s.date else None,
                 "url": str(s.url) if s.url else None,
             }
             for s in knowledge.sources_of(entry)

@@ -7,7 +7,6 @@ fix`` and loading is all-or-nothing: :func:`load_knowledge` either returns a com
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import re
 from collections.abc import Iterable, Iterator
@@ -31,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.gcpause import gc_paused
 from bot.text import Normalizer, Readings, fold_words, parse_numbers
 
 MAX_FILE_BYTES = 1_000_000
@@ -177,6 +177,7 @@ class KnowledgeFile(_Model):
     details: tuple[Text, ...] = ()
     places: tuple[Text, ...] = ()  # other cities, provinces, countries: handled as details
     quantities: tuple[Text, ...] = ()
+    generic: tuple[Text, ...] = ()  # words that never carry a match ("pemkot", "siapa")
     smalltalk: tuple[SmalltalkIntent, ...] = ()
 
     @field_validator("slang")
@@ -220,6 +221,7 @@ class Knowledge:
     quantities: frozenset[str]  # words asking "how many" ("berapa"): need a matching figure
     smalltalk: dict[str, tuple[str, ...]]
     fingerprint: str  # changes whenever any file's bytes change
+    generic: frozenset[str] = frozenset()  # say nothing about which entry: never a match
     by_id: dict[str, Entry] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -546,13 +548,8 @@ def check_knowledge_quietly(
     """:func:`check_knowledge` with the garbage collector paused: parsing a large folder
     makes many short-lived objects, and each full collection would stall the event loop
     of a running bot (they are freed by reference counting anyway)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         return check_knowledge(folder, cache, readings)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def load_knowledge(folder: Path) -> Knowledge:
@@ -576,6 +573,7 @@ def _assemble(
     details: set[str] = set()
     places: set[str] = set()
     quantities: set[str] = set()
+    generic: set[str] = set()
     smalltalk: dict[str, tuple[str, ...]] = {}
 
     def claim(table: dict, item_id: str, value: Any, p: _Parsed, path: tuple, kind: str) -> None:
@@ -598,6 +596,7 @@ def _assemble(
         details.update(d.lower() for d in p.model.details)
         places.update(d.lower() for d in p.model.places)
         quantities.update(q.lower() for q in p.model.quantities)
+        generic.update(g.lower() for g in p.model.generic)
         for intent in p.model.smalltalk:
             smalltalk[intent.intent] = smalltalk.get(intent.intent, ()) + intent.patterns
 
@@ -682,6 +681,7 @@ def _assemble(
         details=frozenset(details),
         places=frozenset(places),
         quantities=frozenset(quantities),
+        generic=frozenset(generic),
         smalltalk=smalltalk,
         fingerprint=_fingerprint(p.digest for p in parsed),
     )

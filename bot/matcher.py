@@ -74,6 +74,7 @@ MEASURE_WORDS = frozenset(
 )
 REPAIR_CREDIT = 0.7  # a word reached by stem or spelling guess is uncertain evidence
 YEAR_WEIGHT = 1.0  # a matching year says when, not what
+GENERIC_WEIGHT = 0.05  # words of slang.yaml's `generic`: present, but no evidence
 _YEAR = re.compile(r"(?:19|20)\d\d")
 # A capitalised word inside a sentence (not after . ! ? or :), as names are written.
 _NAME = re.compile(r"(?<=[^\s.!?:] )[A-Z][a-z]+(?![A-Za-z])")
@@ -186,6 +187,9 @@ class Index:
         self._quantities = frozenset(
             t for q in knowledge.quantities for t in base.normalize(q).tokens
         )
+        self._generic = frozenset(
+            "_".join(base.normalize(g).tokens) for g in knowledge.generic
+        ) | frozenset(t for g in knowledge.generic for t in base.normalize(g).tokens)
         docs, tokens_of = self._read(base, readings or Readings(), smalltalk_words)
         entry_frequency: Counter[str] = Counter()
         for _, strong, weak in docs:
@@ -351,6 +355,8 @@ class Index:
     def weight(self, token: str) -> float:
         if token in self._ignored:
             return 0.0
+        if token in self._generic:  # "pemkot", "siapa": they tell no entry apart
+            return GENERIC_WEIGHT
         known = self._weight.get(token)
         if known is not None:
             return known

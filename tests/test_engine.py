@@ -132,7 +132,8 @@ def test_greeting_with_a_question_answers_the_question(engine: Engine) -> None:
 
 
 def test_ambiguous_question_offers_choices(engine: Engine) -> None:
-    decision = engine.decide("program kesehatan sama pendidikan")
+    # Two subjects at once ("program" alone says nothing: it is a generic word).
+    decision = engine.decide("kesehatan dan pendidikan")
     assert decision.kind is DecisionKind.CHOICES
     assert 2 <= len(decision.matches) <= 3
     assert len({m.entry.id for m in decision.matches}) == len(decision.matches)
