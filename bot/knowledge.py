@@ -73,7 +73,9 @@ Kind = Literal[
     "budget",
 ]
 SourceKind = Literal["news", "government", "agency", "other"]
-Qualifier = Literal["lebih dari", "kurang dari", "hingga", "sekitar", "minimal"]
+Qualifier = Literal[
+    "lebih dari", "kurang dari", "hingga", "sekitar", "minimal", "hampir", "mendekati", "maksimal"
+]
 
 
 class _Model(BaseModel):

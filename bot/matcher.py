@@ -495,8 +495,10 @@ class Index:
         """Entries sharing a word with the question, rarest words first. Once a pool of
         entries is found, longer posting lists only add weight to those: the cost stays
         bounded however many entries share a common word."""
+        # Generic words ("nama", "pemkot") find no entry: a rare one would fill the pool.
         known = sorted(
-            (t for t in weights if t in self._postings), key=lambda t: len(self._postings[t])
+            (t for t in weights if t in self._postings and weights[t] > GENERIC_WEIGHT),
+            key=lambda t: len(self._postings[t]),
         )
         if known and len(self._postings[known[0]]) > self._common_df:
             # Only common words ("cara", "berapa"): every entry holding the rarest one

@@ -37,6 +37,7 @@ _REDUPLICATED = re.compile(r"^([a-z]{2,})2$")
 _TITLECASE = re.compile(r"(?<!\w)[A-Z][a-z]+(?:-[A-Za-z]+)*(?!\w)")
 _RUN3 = re.compile(r"([a-z])\1{2,}")
 _RUN2 = re.compile(r"([a-z])\1+")
+_ROMAN = re.compile(r"[ivx]+")
 
 
 @lru_cache(maxsize=4096)
@@ -414,8 +415,8 @@ class Normalizer:
     def _squeeze(self, token: str) -> str:
         """Undo stretched letters: "gratisss" -> "gratis", "kerennn" -> "keren", "udahh"
         -> "udah", keeping real doubles ("saat", "tunggu")."""
-        if not _RUN2.search(token) or self._known(token):
-            return token
+        if not _RUN2.search(token) or self._known(token) or _ROMAN.fullmatch(token):
+            return token  # "III" (komisi III) is a numeral, not a stretched "ii"
         single = _RUN2.sub(r"\1", token)
         if not _RUN3.search(token):  # a double letter: only a typo if the word is no word
             if self._real(token) or not (self._known(single) or self._real(single)):
