@@ -161,20 +161,44 @@ def git_revision() -> dict[str, Any]:
     return {"commit": git("rev-parse", "HEAD") or None, "engine_dirty": bool(dirty)}
 
 
-def accuracy(cases: Sequence[dict], predicted: Sequence[str | None]) -> dict[str, Any]:
-    """Strict accuracy: in-scope right only when answered with the expected entry;
-    near misses and out-of-scope right only when not answered at all."""
-    by_type: dict[str, list[bool]] = {}
-    for case, pred in zip(cases, predicted, strict=True):
-        ok = pred == case["expect"] if case["type"] == "in_scope" else pred is None
-        by_type.setdefault(case["type"], []).append(ok)
-    every = [ok for oks in by_type.values() for ok in oks]
+def as_cases(cases: Sequence[dict]) -> list[Any]:
+    """The benchmark's question dicts as bot.evaluation cases."""
+    from bot.evaluation import Case
+
+    return [Case(q=c["q"], type=c["type"], expect=c.get("expect")) for c in cases]
+
+
+def picked(entry_id: str | None) -> Any:
+    """A baseline's pick as an engine Decision carries it: answered with that entry, or
+    not answered; enough for bot.evaluation to judge it."""
+    from types import SimpleNamespace
+
+    from bot.matcher import DecisionKind
+
+    if entry_id is None:
+        return SimpleNamespace(kind=DecisionKind.FALLBACK, entry=None, matches=())
+    return SimpleNamespace(kind=DecisionKind.ANSWER, entry=SimpleNamespace(id=entry_id), matches=())
+
+
+def report(cases: Sequence[Any], decisions: Sequence[Any]) -> Any:
+    """bot.evaluation's Report of these decisions (or baseline picks) on these cases."""
+    from bot.evaluation import Outcome, Report
+
+    return Report([Outcome(c, d) for c, d in zip(cases, decisions, strict=True)])
+
+
+def accuracy(cases: Sequence[Any], decisions: Sequence[Any]) -> dict[str, Any]:
+    """Strict accuracy as ``python -m bot eval`` judges it (bot.evaluation): in-scope
+    right only when answered with the expected entry; near misses and out-of-scope
+    right only when not answered at all. Overall, and per question type."""
+    rep = report(cases, decisions)
+    types = sorted({c.type for c in cases})
     out: dict[str, Any] = {
-        "overall": round(sum(every) / len(every), 4) if every else 1.0,
-        "counts": {t: len(v) for t, v in sorted(by_type.items())},
+        "overall": round(rep.rate(rep.outcomes, lambda o: o.correct), 4),
+        "counts": {t: len(rep.of(t)) for t in types},
     }
-    for t, oks in sorted(by_type.items()):
-        out[t] = round(sum(oks) / len(oks), 4)
+    for t in types:
+        out[t] = round(rep.rate(rep.of(t), lambda o: o.correct), 4)
     return out
 
 
@@ -214,11 +238,6 @@ def cpu_summary(ms: Sequence[float]) -> dict[str, float]:
     }
 
 
-def _answered(decision: Any) -> str | None:
-    entry = decision.entry  # only set for an outright answer
-    return entry.id if entry is not None else None
-
-
 def _baseline(
     name: str,
     scorer: Callable,
@@ -227,7 +246,7 @@ def _baseline(
     owners: list[str],
     cases: list[dict],
     engine_ms: list[float],
-    engine_pred: list[str | None],
+    engine_decisions: list[Any],
     budget_s: float,
     minimum: int,
 ) -> dict[str, Any]:
@@ -248,10 +267,10 @@ def _baseline(
         if len(latencies) >= minimum and clock() - started > budget_s:
             break
     n = len(latencies)
-    sample = cases[:n]
+    sample = as_cases(cases[:n])
 
-    def predictions(cutoff: float) -> list[str | None]:
-        return [owner if score >= cutoff else None for score, owner in best]
+    def predictions(cutoff: float) -> list[Any]:
+        return [picked(owner if score >= cutoff else None) for score, owner in best]
 
     # Oracle calibration: the cutoff that suits the baseline best on these very
     # questions, which flatters the baseline; the fixed 80 is reported beside it.
@@ -268,7 +287,7 @@ def _baseline(
         "accuracy": accuracy(sample, predictions(cutoff)),
         "accuracy_at_80": accuracy(sample, predictions(FIXED_CUTOFF)),
         "engine_latency_same_questions": ours,
-        "engine_accuracy_same_questions": accuracy(sample, engine_pred[:n]),
+        "engine_accuracy_same_questions": accuracy(sample, engine_decisions[:n]),
         "speedup_p50": round(theirs["p50_ms"] / ours["p50_ms"], 1) if ours["p50_ms"] else 0.0,
         "speedup_mean": round(theirs["mean_ms"] / ours["mean_ms"], 1) if ours["mean_ms"] else 0,
         "latency_ratio_ours_over_baseline_p50": round(ours["p50_ms"] / theirs["p50_ms"], 5)
@@ -340,9 +359,10 @@ def worker_synthetic(spec: dict) -> dict:
     heap = heap_summary()
     with Gen2Watch() as watch:
         latencies, cpu_ms, decisions, wall = _time_engine(engine, texts)
-    predicted = [_answered(d) for d in decisions]
     rss_engine = peak_rss_mb()
     digest = decisions_digest(decisions)
+    judged = as_cases(cases)
+    judged_report = report(judged, decisions)
     result: dict[str, Any] = {
         "entries": len(knowledge.entries),
         "aliases": sum(len(e.questions) for e in knowledge.entries),
@@ -363,9 +383,9 @@ def worker_synthetic(spec: dict) -> dict:
         "heap": heap,
         "decisions_digest": digest,
         "accuracy": {
-            **accuracy(cases, predicted),
-            "in_scope_choices": _rate(cases, decisions, "in_scope", "choices"),
-            "in_scope_wrong_answers": _wrong_answers(cases, decisions),
+            **accuracy(judged, decisions),
+            "in_scope_choices": round(judged_report.in_scope_choice_rate, 4),
+            "in_scope_wrong_answers": round(judged_report.in_scope_wrong_answers, 4),
         },
     }
     aliases, owners = [], []  # the baselines get exactly the engine's normalised aliases
@@ -384,7 +404,7 @@ def worker_synthetic(spec: dict) -> dict:
             owners,
             cases,
             latencies,
-            predicted,
+            decisions,
             spec["baseline_budget_s"],
             spec["baseline_min"],
         )
@@ -458,21 +478,6 @@ def _kinds(decisions: Sequence[Any]) -> dict[str, int]:
     return dict(sorted(kinds.items()))
 
 
-def _rate(cases: Sequence[dict], decisions: Sequence[Any], qtype: str, kind: str) -> float:
-    pairs = [(c, d) for c, d in zip(cases, decisions, strict=True) if c["type"] == qtype]
-    if not pairs:
-        return 0.0
-    return round(sum(d.kind.value == kind for _, d in pairs) / len(pairs), 4)
-
-
-def _wrong_answers(cases: Sequence[dict], decisions: Sequence[Any]) -> float:
-    pairs = [(c, d) for c, d in zip(cases, decisions, strict=True) if c["type"] == "in_scope"]
-    if not pairs:
-        return 0.0
-    wrong = sum(1 for c, d in pairs if _answered(d) not in (None, c["expect"]))
-    return round(wrong / len(pairs), 4)
-
-
 def _profile(engine: Any, texts: Sequence[str], top: int) -> dict:
     """cProfile of the question loop (first pass: the normaliser's cache is cold)."""
     import cProfile
@@ -492,7 +497,7 @@ def _profile(engine: Any, texts: Sequence[str], top: int) -> dict:
 
 
 def worker_real(spec: dict) -> dict:
-    from bot.evaluation import evaluate, load_cases
+    from bot.evaluation import DEFAULT_EVAL, evaluate, load_cases
     from bot.knowledge import load_knowledge
     from bot.matcher import Engine
     from bot.paths import KNOWLEDGE_DIR
@@ -525,9 +530,8 @@ def worker_real(spec: dict) -> dict:
         "heap": heap,
         "question_sources": spec["sources"],
     }
-    eval_file = ROOT / "tests" / "eval" / "questions.yaml"
-    if eval_file.exists():  # the labelled set of ``python -m bot eval``, for context
-        summary = evaluate(engine, load_cases(eval_file)).summary()
+    if DEFAULT_EVAL.exists():  # the labelled set of ``python -m bot eval``, for context
+        summary = evaluate(engine, load_cases(DEFAULT_EVAL)).summary()
         result["eval"] = {
             k: summary[k]
             for k in (
@@ -550,6 +554,7 @@ async def _e2e(spec: dict) -> dict:
 
     from telegram import Update
 
+    from benchmarks.telegram_stub import HealthyBotApi, text_update
     from bot.config import Settings
     from bot.knowledge import load_knowledge
     from bot.locale import Locale
@@ -557,8 +562,6 @@ async def _e2e(spec: dict) -> dict:
     from bot.paths import KNOWLEDGE_DIR
     from bot.storage import Storage
     from bot.telegram.app import build_application
-    from tests.support.recording import RecordingRequest
-    from tests.support.updates import make_text_update
 
     logging.basicConfig(level=logging.WARNING)
     texts: list[str] = spec["texts"]
@@ -568,7 +571,7 @@ async def _e2e(spec: dict) -> dict:
         settings = Settings(db_path=db, flood_limit=10**6)
         engine = Engine(load_knowledge(KNOWLEDGE_DIR))
         storage = await Storage.open(db)
-        request = RecordingRequest()
+        request = HealthyBotApi()
         app = build_application(
             settings, engine, Locale.load(), storage, request=request, rate_limit=False
         )
@@ -584,7 +587,7 @@ async def _e2e(spec: dict) -> dict:
         storage.log_question = counting  # type: ignore[method-assign]
         clock = time.perf_counter
         raw = [
-            make_text_update(text, user_id=1_000_000 + i % users, first_name=f"Warga{i % users}")
+            text_update(text, user_id=1_000_000 + i % users, first_name=f"Warga{i % users}")
             for i, text in enumerate(texts)
         ]
         warmup = spec["warmup"]
@@ -606,7 +609,7 @@ async def _e2e(spec: dict) -> dict:
                 started = clock()
             await asyncio.sleep(0)  # as between two real updates: the log writer may run
         wall = clock() - started
-        sent = len(request.calls("sendMessage"))
+        sent = request.calls["sendMessage"]
         backlog = storage.pending_count  # rows the writer had not committed yet
         t3 = clock()
         await storage.flush()
@@ -711,28 +714,26 @@ def real_questions(n: int, seed: int) -> tuple[list[dict], dict[str, int]]:
     """Labelled eval questions, real out-of-scope questions (when shared/ is there),
     generated general-knowledge questions, topped up with rough variants of the
     knowledge's own aliases; shuffled."""
-    import yaml
-
     from benchmarks import synth
-    from bot.evaluation import SHARED_OUT_OF_SCOPE
+    from bot.evaluation import (
+        DEFAULT_EVAL,
+        SHARED_OUT_OF_SCOPE,
+        load_cases,
+        load_shared_out_of_scope,
+    )
     from bot.knowledge import load_knowledge
     from bot.paths import KNOWLEDGE_DIR
 
     out: list[dict] = []
     sources: dict[str, int] = {}
-    eval_file = ROOT / "tests" / "eval" / "questions.yaml"
-    if eval_file.exists():
-        cases = yaml.safe_load(eval_file.read_text(encoding="utf-8")) or []
-        out += [{"q": c["q"], "type": c["type"], "expect": c.get("expect")} for c in cases]
+    if DEFAULT_EVAL.exists():
+        cases = load_cases(DEFAULT_EVAL)
+        out += [{"q": c.q, "type": c.type, "expect": c.expect} for c in cases]
         sources["eval"] = len(cases)
-    if SHARED_OUT_OF_SCOPE.exists():
-        shared = [
-            json.loads(line)
-            for line in SHARED_OUT_OF_SCOPE.read_text().splitlines()
-            if line.strip()
-        ]
-        out += [{"q": row["q"], "type": "out_of_scope", "expect": None} for row in shared]
-        sources["shared_out_of_scope"] = len(shared)
+    if SHARED_OUT_OF_SCOPE.exists():  # its dev split only: the holdout is never read
+        shared = load_shared_out_of_scope(SHARED_OUT_OF_SCOPE, split="dev")
+        out += [{"q": c.q, "type": "out_of_scope", "expect": None} for c in shared]
+        sources["shared_out_of_scope_dev"] = len(shared)
     oos = synth.out_of_scope_questions(max(n // 10, 1), seed)
     out += _questions_json(oos)
     sources["generated_out_of_scope"] = len(oos)
@@ -821,120 +822,132 @@ def _short(ms: float) -> str:
     return f"{ms:.2f}" if ms < 10 else (f"{ms:.1f}" if ms < 100 else f"{ms:.0f}")
 
 
-def render(results: dict) -> str:
-    syn = results["synthetic"]
-    lines: list[str] = []
-    width = 38
+def _ms3(summary: dict) -> str:
+    return "/".join(_short(summary[k]) for k in ("p50_ms", "p99_ms", "max_ms"))
 
-    def row(label: str, values: Sequence[Any]) -> None:
-        lines.append(f"{label:<{width}}" + "".join(f"{v!s:>18}" for v in values))
 
-    def ms3(summary: dict) -> str:
-        return "/".join(_short(summary[k]) for k in ("p50_ms", "p99_ms", "max_ms"))
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
 
-    def pct(x: float) -> str:
-        return f"{100 * x:.1f}%"
 
-    lines.append("Synthetic knowledge (one fresh process per size)")
-    row("entries", [f"{r['size']:,}" for r in syn])
-    row("question aliases", [f"{r['aliases']:,}" for r in syn])
-    row("load / index (s)", [f"{r['load_s']:.2f} / {r['index_s']:.2f}" for r in syn])
-    row("peak RSS (MB)", [r["rss_mb"]["peak"] for r in syn])
-    if all("starts" in r for r in syn):
-        row(
-            "start: first/edited/same (s)",
-            [
-                "/".join(
-                    f"{r['starts'][k]['open_s']:.2f}" for k in ("first", "after_edit", "restart")
-                )
-                for r in syn
-            ],
-        )
-        row(
-            "start peak RSS: first/edited/same",
-            [
-                "/".join(
-                    f"{r['starts'][k]['rss_mb']['peak']:.0f}"
-                    for k in ("first", "after_edit", "restart")
-                )
-                for r in syn
-            ],
-        )
-        row("snapshot answers = built", [str(r["starts"]["restart_identical"]) for r in syn])
-    row("engine p50/p99/max (ms)", [ms3(r["engine"]) for r in syn])
-    row(
-        "engine CPU p50/p99/max (ms)",
-        [
-            "/".join(_short(r["engine"][k]) for k in ("cpu_p50_ms", "cpu_p99_ms", "cpu_max_ms"))
-            for r in syn
-        ],
+class _Table:
+    """Rows of a label and one value per synthetic size."""
+
+    WIDTH = 38
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def row(self, label: str, values: Sequence[Any]) -> None:
+        self.lines.append(f"{label:<{self.WIDTH}}" + "".join(f"{v!s:>18}" for v in values))
+
+
+def _render_sizes(t: _Table, syn: list[dict]) -> None:
+    t.row("entries", [f"{r['size']:,}" for r in syn])
+    t.row("question aliases", [f"{r['aliases']:,}" for r in syn])
+    t.row("load / index (s)", [f"{r['load_s']:.2f} / {r['index_s']:.2f}" for r in syn])
+    t.row("peak RSS (MB)", [r["rss_mb"]["peak"] for r in syn])
+    if not all("starts" in r for r in syn):
+        return
+    kinds = ("first", "after_edit", "restart")
+    t.row(
+        "start: first/edited/same (s)",
+        ["/".join(f"{r['starts'][k]['open_s']:.2f}" for k in kinds) for r in syn],
     )
-    row("engine first call (ms)", [r["engine"]["first_call_ms"] for r in syn])
-    row("engine throughput (q/s)", [f"{r['engine']['throughput_qps']:,.0f}" for r in syn])
+    t.row(
+        "start peak RSS: first/edited/same",
+        ["/".join(f"{r['starts'][k]['rss_mb']['peak']:.0f}" for k in kinds) for r in syn],
+    )
+    t.row("snapshot answers = built", [str(r["starts"]["restart_identical"]) for r in syn])
+
+
+def _render_engine(t: _Table, syn: list[dict]) -> None:
+    t.row("engine p50/p99/max (ms)", [_ms3(r["engine"]) for r in syn])
+    cpu = ("cpu_p50_ms", "cpu_p99_ms", "cpu_max_ms")
+    t.row(
+        "engine CPU p50/p99/max (ms)",
+        ["/".join(_short(r["engine"][k]) for k in cpu) for r in syn],
+    )
+    t.row("engine first call (ms)", [r["engine"]["first_call_ms"] for r in syn])
+    t.row("engine throughput (q/s)", [f"{r['engine']['throughput_qps']:,.0f}" for r in syn])
     for qtype in ("in_scope", "near_miss", "out_of_scope"):
-        row(
+        t.row(
             f"  p99 {qtype.replace('_', '-')} (ms)",
             [_short(r["engine"]["by_type"].get(qtype, {}).get("p99_ms", 0.0)) for r in syn],
         )
-    row("objects tracked by gc", [f"{r['heap']['gc_objects']:,}" for r in syn])
-    row("one full gc.collect() (ms)", [r["heap"]["full_collect_ms"] for r in syn])
-    row("accuracy overall", [pct(r["accuracy"]["overall"]) for r in syn])
-    row("  in-scope (strict)", [pct(r["accuracy"].get("in_scope", 0)) for r in syn])
-    row("  in-scope offered as choices", [pct(r["accuracy"]["in_scope_choices"]) for r in syn])
-    row("  in-scope wrong answers", [pct(r["accuracy"]["in_scope_wrong_answers"]) for r in syn])
-    row("  near-miss abstention", [pct(r["accuracy"].get("near_miss", 0)) for r in syn])
-    row("  out-of-scope abstention", [pct(r["accuracy"].get("out_of_scope", 0)) for r in syn])
+    t.row("objects tracked by gc", [f"{r['heap']['gc_objects']:,}" for r in syn])
+    t.row("one full gc.collect() (ms)", [r["heap"]["full_collect_ms"] for r in syn])
+
+
+def _render_accuracy(t: _Table, syn: list[dict]) -> None:
+    acc = [r["accuracy"] for r in syn]
+    t.row("accuracy overall", [_pct(a["overall"]) for a in acc])
+    t.row("  in-scope (strict)", [_pct(a.get("in_scope", 0)) for a in acc])
+    t.row("  in-scope offered as choices", [_pct(a["in_scope_choices"]) for a in acc])
+    t.row("  in-scope wrong answers", [_pct(a["in_scope_wrong_answers"]) for a in acc])
+    t.row("  near-miss abstention", [_pct(a.get("near_miss", 0)) for a in acc])
+    t.row("  out-of-scope abstention", [_pct(a.get("out_of_scope", 0)) for a in acc])
+
+
+def _render_baselines(t: _Table, syn: list[dict]) -> None:
     for name in ("wratio", "token_set_ratio"):
         b = [r["baselines"][name] for r in syn]
-        row(f"{name}: questions timed", [x["n"] for x in b])
-        row(f"{name}: p50/p99/max (ms)", [ms3(x["latency"]) for x in b])
-        row(f"{name}: speed-up ours (p50, x)", [x["speedup_p50"] for x in b])
-        row(
+        t.row(f"{name}: questions timed", [x["n"] for x in b])
+        t.row(f"{name}: p50/p99/max (ms)", [_ms3(x["latency"]) for x in b])
+        t.row(f"{name}: speed-up ours (p50, x)", [x["speedup_p50"] for x in b])
+        t.row(
             f"{name}: acc. (cutoff) / at 80",
             [
-                f"{pct(x['accuracy']['overall'])}({x['cutoff']})/{pct(x['accuracy_at_80']['overall'])}"
+                f"{_pct(x['accuracy']['overall'])}({x['cutoff']})/"
+                f"{_pct(x['accuracy_at_80']['overall'])}"
                 for x in b
             ],
         )
-        row(
+        t.row(
             f"{name}: ours on same questions",
-            [pct(x["engine_accuracy_same_questions"]["overall"]) for x in b],
-        )
-    if all("reload" in r for r in syn):
-        row(
-            "reload in thread: open+swap (s)",
-            [f"{r['reload']['open_swap_s']:.2f}" for r in syn],
-        )
-        row("reload: longest loop stall (ms)", [r["reload"]["max_loop_stall_ms"] for r in syn])
-        row(
-            "reload: full GCs (longest ms)",
-            [f"{r['reload']['gen2_collections']} ({r['reload']['gen2_max_ms']})" for r in syn],
+            [_pct(x["engine_accuracy_same_questions"]["overall"]) for x in b],
         )
 
-    real, ask, e2e = results["real"], results["ask_json"], results["e2e"]
-    lines += ["", "Bundled knowledge"]
-    lines.append(
+
+def _render_reload(t: _Table, syn: list[dict]) -> None:
+    if not all("reload" in r for r in syn):
+        return
+    reloads = [r["reload"] for r in syn]
+    t.row("reload in thread: open+swap (s)", [f"{x['open_swap_s']:.2f}" for x in reloads])
+    t.row("reload: longest loop stall (ms)", [x["max_loop_stall_ms"] for x in reloads])
+    t.row(
+        "reload: full GCs (longest ms)",
+        [f"{x['gen2_collections']} ({x['gen2_max_ms']})" for x in reloads],
+    )
+
+
+def _render_synthetic(syn: list[dict]) -> list[str]:
+    lines = ["Synthetic knowledge (one fresh process per size)"]
+    table = _Table(lines)
+    for part in (_render_sizes, _render_engine, _render_accuracy, _render_baselines):
+        part(table, syn)
+    _render_reload(table, syn)
+    return lines
+
+
+def _render_real(real: dict, ask: dict) -> list[str]:
+    engine = real["engine"]
+    lines = [
+        "Bundled knowledge",
         f"  {real['entries']} entries, {real['aliases']} aliases; load "
-        f"{real['load_s']:.2f} s, index {real['index_s']:.2f} s, RSS {real['rss_mb']} MB"
-    )
-    lines.append(
-        f"  engine over {real['engine']['n']} questions: p50/p99/max "
-        f"{ms3(real['engine'])} ms (CPU p99 {real['engine']['cpu_p99_ms']:.2f} ms), "
-        f"{real['engine']['throughput_qps']:,.0f} q/s, "
-        f"first call {real['engine']['first_call_ms']} ms"
-    )
-    lines.append(
+        f"{real['load_s']:.2f} s, index {real['index_s']:.2f} s, RSS {real['rss_mb']} MB",
+        f"  engine over {engine['n']} questions: p50/p99/max "
+        f"{_ms3(engine)} ms (CPU p99 {engine['cpu_p99_ms']:.2f} ms), "
+        f"{engine['throughput_qps']:,.0f} q/s, first call {engine['first_call_ms']} ms",
         "  p99 by question type: "
-        + ", ".join(
-            f"{t} {v['p99_ms']:.2f} ms (n={v['n']})" for t, v in real["engine"]["by_type"].items()
-        )
-    )
+        + ", ".join(f"{t} {v['p99_ms']:.2f} ms (n={v['n']})" for t, v in engine["by_type"].items()),
+    ]
     if "eval" in real:
         ev = real["eval"]
         lines.append(
-            f"  eval set: in-scope {pct(ev['in_scope_accuracy'])}, out-of-scope "
-            f"abstention {pct(ev['out_of_scope_abstention'])}, near-miss "
-            f"{pct(ev['near_miss_abstention'])}"
+            f"  eval set: in-scope {_pct(ev['in_scope_accuracy'])}, out-of-scope "
+            f"abstention {_pct(ev['out_of_scope_abstention'])}, near-miss "
+            f"{_pct(ev['near_miss_abstention'])}"
         )
     excl = ask["qps_excl_start"]
     lines.append(
@@ -942,19 +955,29 @@ def render(results: dict) -> str:
         + (f"{excl:,.0f}" if excl is not None else "(too few to tell)")
         + f" q/s excl. start ({ask['qps_incl_start']:,.0f} incl.)"
     )
-    lines += ["", "End to end (Application.process_update + SQLite storage)"]
-    lines.append(
+    return lines
+
+
+def _render_e2e(e2e: dict) -> list[str]:
+    return [
+        "End to end (Application.process_update + SQLite storage)",
         f"  {e2e['updates']} updates from {e2e['users']} users: p50/p99/max "
-        f"{ms3(e2e['latency'])} ms (CPU p99 {e2e['latency']['cpu_p99_ms']:.2f}), "
+        f"{_ms3(e2e['latency'])} ms (CPU p99 {e2e['latency']['cpu_p99_ms']:.2f}), "
         f"{e2e['updates_per_s']:,.0f} updates/s; "
         f"writer committed {e2e['committed_during_run']} rows during the run; flush of "
         f"{e2e['pending_before_flush']} pending rows {e2e['flush_s']:.2f} s "
         f"({e2e['updates_per_s_incl_flush']:,.0f} updates/s with it); rows {e2e['rows_in_db']}/"
-        f"{e2e['questions_logged']} (lost {e2e['lost_rows']})"
-    )
-    lines += ["", f"Longest single engine call, any size: {results['max_engine_call_ms']} ms"]
-    lines.append(f"Longest single engine call, CPU time: {results['max_engine_call_cpu_ms']} ms")
-    lines += ["", "Targets (wall clock; CPU time of the measured thread in brackets)"]
+        f"{e2e['questions_logged']} (lost {e2e['lost_rows']})",
+    ]
+
+
+def _render_targets(results: dict) -> list[str]:
+    lines = [
+        f"Longest single engine call, any size: {results['max_engine_call_ms']} ms",
+        f"Longest single engine call, CPU time: {results['max_engine_call_cpu_ms']} ms",
+        "",
+        "Targets (wall clock; CPU time of the measured thread in brackets)",
+    ]
     marks = {True: "ok", False: "MISS", None: "-"}
     for t in results["targets"]:
         sign = "<=" if t["sense"] == "max" else ">="
@@ -965,7 +988,18 @@ def render(results: dict) -> str:
         if t["measured_cpu"] is not None:
             line += f"   [CPU {t['measured_cpu']}: {marks[t['ok_cpu']]}]"
         lines.append(line)
-    return "\n".join(lines)
+    return lines
+
+
+def render(results: dict) -> str:
+    """The one table the benchmark prints."""
+    sections = (
+        _render_synthetic(results["synthetic"]),
+        _render_real(results["real"], results["ask_json"]),
+        _render_e2e(results["e2e"]),
+        _render_targets(results),
+    )
+    return "\n\n".join("\n".join(section) for section in sections)
 
 
 # --- driver --------------------------------------------------------------------------------

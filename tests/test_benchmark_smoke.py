@@ -9,6 +9,7 @@ machine is shared, and timings are the benchmark's to print, not a test's to jud
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -16,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+import bot.evaluation
 from benchmarks import synth
-from benchmarks.run import ROOT, accuracy, percentile
+from benchmarks.run import ROOT, accuracy, as_cases, percentile, picked, real_questions
 from bot.knowledge import load_knowledge
 from bot.matcher import Engine
 
@@ -164,6 +166,34 @@ def test_helpers() -> None:
         {"q": "b", "type": "in_scope", "expect": "y"},
         {"q": "c", "type": "out_of_scope", "expect": None},
     ]
-    acc = accuracy(cases, ["x", None, None])
+    acc = accuracy(as_cases(cases), [picked("x"), picked(None), picked(None)])
     assert acc["in_scope"] == 0.5 and acc["out_of_scope"] == 1.0
     assert acc["overall"] == round(2 / 3, 4)
+
+
+def test_benchmarks_never_import_the_test_suite() -> None:
+    for path in sorted((ROOT / "benchmarks").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            assert not [n for n in names if n.split(".")[0] == "tests"], path.name
+
+
+def test_only_the_dev_split_of_the_shared_set_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "out_of_scope_real.jsonl"
+    rows = [
+        {"q": "siapa penemu bola lampu dev", "split": "dev"},
+        {"q": "berapa tinggi gunung everest holdout", "split": "holdout"},
+    ]
+    shared.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    monkeypatch.setattr(bot.evaluation, "SHARED_OUT_OF_SCOPE", shared)
+    cases, sources = real_questions(2000, seed=1)
+    texts = {c["q"] for c in cases}
+    assert "siapa penemu bola lampu dev" in texts
+    assert not any("holdout" in q for q in texts)
+    assert sources["shared_out_of_scope_dev"] == 1
