@@ -37,6 +37,7 @@ from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from itertools import pairwise
 from typing import TypeVar
 
 from rapidfuzz import fuzz
@@ -44,6 +45,7 @@ from rapidfuzz import fuzz
 from bot.gcpause import gc_paused
 from bot.knowledge import Entry, Knowledge
 from bot.text import (
+    MAX_KNOWLEDGE_TOKENS,
     Normalized,
     Normalizer,
     Readings,
@@ -242,9 +244,12 @@ class Index:
         texts = [_texts(entry, self.knowledge) for entry in self.knowledge.entries]
         occurrences = Counter(text for strong, weak in texts for text in (*strong, *weak))
         read = readings.words
-        folded = {text: read[text] if text in read else fold_words(text) for text in occurrences}
+        folded = {
+            text: read[text] if text in read else fold_words(text, MAX_KNOWLEDGE_TOKENS)
+            for text in occurrences
+        }
         folded.update(
-            (text, fold_words(text))
+            (text, fold_words(text, MAX_KNOWLEDGE_TOKENS))
             for entry in self.knowledge.entries
             for f in entry.figures
             for text in (f.label, f.unit or "", f.text or "")
@@ -342,7 +347,10 @@ class Index:
             t
             for entry, _, _ in docs
             for t in tokens_of[entry.title]
-            if t in read and len(self._postings[t]) <= self._common_df and not is_function_word(t)
+            if t in read
+            and len(self._postings[t]) <= self._common_df
+            and not is_function_word(t)
+            and not _is_plain_word(t)
         )
         # Sets only for lists long enough that intersecting beats walking them, and not
         # for common words, which never reach that step (see _candidates).
@@ -382,7 +390,9 @@ class Index:
             and t not in item.weak
         ]
         asked = [t for t in tokens if t in self._quantities]
-        if WHEN_WORDS.intersection(tokens):  # "tanggal berapa" asks when, not how many
+        if any(  # "tanggal berapa", "tahun brp" ask when, not how many
+            a in WHEN_WORDS and b in self._quantities for a, b in pairwise(tokens)
+        ):
             asked = []
         if asked and not missing:
             content = {t for t in tokens if t not in self._quantities and not is_function_word(t)}
@@ -690,6 +700,24 @@ class Engine:
             reason=reason,
             because=tuple(missing),
         )
+
+
+NAME_ZIPF = 5.3  # words this common are not names, even capitalised ("Data", "Jalan")
+MONTHS = frozenset(
+    ["januari", "februari", "maret", "april", "mei", "juni", "juli", "agustus", "september", "oktober", "november", "desember"]
+)
+
+
+@lru_cache(maxsize=100_000)
+def _is_plain_word(token: str) -> bool:
+    """A capitalised word that is still no name: a month, or an everyday word."""
+    if token in MONTHS:
+        return True
+    if "_" in token or not token.isalpha():
+        return False
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(token, "id") >= NAME_ZIPF
 
 
 @lru_cache(maxsize=100_000)

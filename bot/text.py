@@ -20,6 +20,7 @@ from rapidfuzz.distance import OSA, Levenshtein
 
 MAX_TOKEN_CHARS = 40  # longer "words" are noise (URLs, keyboard mashing)
 MAX_TOKENS = 60
+MAX_KNOWLEDGE_TOKENS = 400  # an entry's answer is read whole, not cut like a question
 
 # Symbols that carry meaning in questions; everything else that is not a letter or
 # digit becomes a space.
@@ -64,9 +65,9 @@ def fold(text: str) -> str:
     return " ".join(_folded(text).split())
 
 
-def fold_words(text: str) -> list[str]:
+def fold_words(text: str, limit: int = MAX_TOKENS) -> list[str]:
     """The folded words a normaliser reads (a bounded number of them)."""
-    return _folded(text).split()[: MAX_TOKENS * 2]
+    return _folded(text).split()[: limit * 2]
 
 
 def _folded(text: str) -> str:
@@ -245,7 +246,8 @@ class Normalizer:
         return cached
 
     def _normalize(self, text: str, names: bool = True) -> Normalized:
-        kept, repairs = self._tokens(fold_words(text))
+        limit = MAX_TOKENS if names else MAX_KNOWLEDGE_TOKENS
+        kept, repairs = self._tokens(fold_words(text, limit), limit)
         named = frozenset(named_words(text)) & set(kept) if names else frozenset()
         return Normalized(kept, repairs, named)
 
@@ -269,7 +271,9 @@ class Normalizer:
         two set tests instead of a pass over its words. Knowledge words are mostly
         read alike, so this halves the cost of indexing a large knowledge base."""
         if like is None:
-            return {text: self._tokens(words)[0] for text, words in folded.items()}
+            return {
+                text: self._tokens(words, MAX_KNOWLEDGE_TOKENS)[0] for text, words in folded.items()
+            }
         other, known = like
         words = {w for text_words in folded.values() for w in text_words}
         differ = {
@@ -287,11 +291,13 @@ class Normalizer:
                 or not differ.isdisjoint(text_words)
                 or not one_letter.isdisjoint(tokens)
             ):
-                tokens = self._tokens(text_words)[0]
+                tokens = self._tokens(text_words, MAX_KNOWLEDGE_TOKENS)[0]
             result[text] = tokens
         return result
 
-    def _tokens(self, words: list[str]) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    def _tokens(
+        self, words: list[str], limit: int = MAX_TOKENS
+    ) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
         tokens: list[str] = []
         repairs: list[tuple[str, str]] = []
         cache = self._words  # hot: every word of every text passes here
@@ -311,7 +317,7 @@ class Normalizer:
             if t not in fillers
             and (len(t) > 1 or t.isdigit() or not self._vocabulary or self._known(t))
         ]
-        kept = tuple(tokens[:MAX_TOKENS])
+        kept = tuple(tokens[:limit])
         return kept, tuple(r for r in repairs if r[0] in kept)
 
     def _expand_word(self, token: str) -> tuple[tuple[str, ...], tuple[str, str] | None]:
@@ -360,9 +366,7 @@ class Normalizer:
                 i += 1
         return merged
 
-    def _expand(
-        self, token: str, repairs: list[tuple[str, str]]
-    ) -> tuple[tuple[str, ...], str]:
+    def _expand(self, token: str, repairs: list[tuple[str, str]]) -> tuple[tuple[str, ...], str]:
         """A word's tokens and the rule that changed it ("" when none did)."""
         typed = token
         match = _REDUPLICATED.match(token)

@@ -85,6 +85,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             "start.welcome",
             entries=len(knowledge.entries),
             topics=len(knowledge.topics),
+            sources=len(knowledge.sources),
             date=as_of,
         ),
         reply_markup=keyboards.topics_keyboard(knowledge, svc.locale),
