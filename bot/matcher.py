@@ -704,9 +704,20 @@ class Engine:
 
 NAME_ZIPF = 5.3  # words this common are not names, even capitalised ("Data", "Jalan")
 MONTHS = frozenset(
-    (
-        "januari februari maret april mei juni juli agustus september oktober november desember"
-    ).split()
+    [
+        "januari",
+        "februari",
+        "maret",
+        "april",
+        "mei",
+        "juni",
+        "juli",
+        "agustus",
+        "september",
+        "oktober",
+        "november",
+        "desember",
+    ]
 )
 
 
