@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import logging
 from datetime import time as daytime
+from pathlib import Path
 
 from telegram import (
     BotCommand,
@@ -157,10 +158,45 @@ def _add_handlers(app: Application) -> None:
     app.add_error_handler(on_error)
 
 
+class DatabaseUnusable(Exception):
+    """The question log cannot be opened for writing at start: the bot does not run."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+class TokenRefusalFilter(logging.Filter):
+    """PTB logs a token Telegram rejects with two chained tracebacks. At start
+    :func:`run` reports it in one line, so the record is dropped; once the bot is
+    running it is kept, without the traceback."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], InvalidToken):
+            if not self.started:
+                return False
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+TOKEN_REFUSAL = TokenRefusalFilter()
+
+
 async def _post_init(app: Application) -> None:
     svc: Services = app.bot_data["services"]
     if svc.storage is None:
-        svc.storage = await Storage.open(svc.settings.db_path)
+        path = svc.settings.db_path
+        try:
+            svc.storage = await Storage.open(path)
+        except (StorageUnavailable, OSError) as exc:
+            cause = exc.__cause__ if isinstance(exc, StorageUnavailable) else exc
+            reason = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
+            raise DatabaseUnusable(path, reason) from None
+    TOKEN_REFUSAL.started = True
     me = await app.bot.get_me()
     svc.renderer.bot_username = me.username
     await _set_commands(app, svc)
@@ -248,6 +284,7 @@ def run(settings: Settings, engine: Engine, locale: Locale) -> None:
     """Long polling, or a webhook server when WEBHOOK_URL is set. PTB stops cleanly
     on SIGINT/SIGTERM; post_shutdown then flushes the question log."""
     app = build_application(settings, engine, locale)
+    logging.getLogger("telegram.ext").addFilter(TOKEN_REFUSAL)
     try:
         if settings.webhook_url:
             app.run_webhook(
@@ -263,8 +300,12 @@ def run(settings: Settings, engine: Engine, locale: Locale) -> None:
     # Both go through logging (which masks secrets), never a bare traceback on stderr:
     # PTB's InvalidToken message, for one, quotes the token.
     except InvalidToken:
-        log.critical("Telegram rejected the bot token: check TELEGRAM_BOT_TOKEN")
+        # English first, as every operator log line; then what to do, from the locale.
+        log.critical("Telegram rejected the bot token. %s", locale.t("startup.token_refused"))
         raise SystemExit(1) from None
+    except DatabaseUnusable as exc:
+        log.critical(locale.t("startup.db_unusable", path=str(exc.path), reason=exc.reason))
+        raise SystemExit(2) from None
     except Exception:
         log.critical("the bot stopped on an unexpected error", exc_info=True)
         raise SystemExit(1) from None

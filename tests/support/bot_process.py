@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,8 +57,17 @@ class BotProcess:
             self.proc.wait(timeout=STOP_TIMEOUT)
 
 
-def start_bot(stub: BotApiStub, tmp_path: Path, knowledge_dir: Path, **extra: str) -> BotProcess:
-    db_path = tmp_path / "data" / "bot.db"
+def start_bot(
+    stub: BotApiStub,
+    tmp_path: Path,
+    knowledge_dir: Path,
+    *,
+    prefix: Sequence[str] = (),
+    **extra: str,
+) -> BotProcess:
+    """Start the bot; ``extra`` are environment variables (``BOT_DB_PATH`` moves the
+    database), ``prefix`` a command the bot runs under (e.g. ``setpriv ...``)."""
+    db_path = Path(extra["BOT_DB_PATH"]) if "BOT_DB_PATH" in extra else tmp_path / "data" / "bot.db"
     env = {
         **clean_environ(),
         **stub.env(),
@@ -72,7 +82,7 @@ def start_bot(stub: BotApiStub, tmp_path: Path, knowledge_dir: Path, **extra: st
     stderr_path = tmp_path / f"bot-stderr-{len(list(tmp_path.glob('bot-stderr-*')))}.log"
     with stderr_path.open("wb") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"],
+            [*prefix, sys.executable, "-m", "bot", "run"],
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
