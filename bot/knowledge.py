@@ -719,11 +719,26 @@ def allowed_numbers(entry: Entry, sources: dict[str, Source] | None = None) -> s
     for fig in entry.figures:
         if fig.value is not None:
             allowed.add(fig.value.normalize())
+            # "value: 92.6, unit: miliar rupiah" is the answer's "Rp92,6 miliar"
+            allowed.update(
+                fig.value * _SCALES[word]
+                for word in (fig.unit or "").lower().split()
+                if word in _SCALES
+            )
         if fig.year is not None:
             allowed.add(Decimal(fig.year))
         texts += [fig.label, fig.text or "", fig.period or ""]
     allowed.update(value for text in texts for _, value in _numbers_in(text))
     return {n.normalize() for n in allowed}
+
+
+_SCALES = {
+    "ribu": Decimal(10) ** 3,
+    "juta": Decimal(10) ** 6,
+    "miliar": Decimal(10) ** 9,
+    "milyar": Decimal(10) ** 9,
+    "triliun": Decimal(10) ** 12,
+}
 
 
 def _dates(source: Source) -> list[date]:

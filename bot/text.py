@@ -29,7 +29,9 @@ _APOSTROPHES = dict.fromkeys(map(ord, "'’`´ʼ‘"), None)
 _DROP_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn", "Mn", "Me"}
 _NUMBER = re.compile(r"\d{1,3}(?:\.\d{3})+(?:,\d+)?|\d+(?:,\d+)?")
 _NUMBER_WITH_SCALE = re.compile(
-    rf"(?<![\w.,])({_NUMBER.pattern})(?:\s+(ribu|juta|miliar|milyar|triliun))?(?![\w])"
+    # "Rp90 miliar": the currency is glued to the amount, which is still a number
+    rf"(?:(?<=Rp)|(?<=rp)|(?<![\w.,]))({_NUMBER.pattern})"
+    r"(?:\s+(ribu|juta|miliar|milyar|triliun))?(?![\w])"
 )
 _STRAY_PUNCTUATION = re.compile(r"(?<!\d)[.,]|[.,](?!\d)")
 _NUMBER_TOKEN = re.compile(r"\d+(?:[.,]\d+)*")
@@ -39,6 +41,7 @@ _TITLECASE = re.compile(r"(?<!\w)[A-Z][a-z]+(?:-[A-Za-z]+)*(?!\w)")
 _RUN3 = re.compile(r"([a-z])\1{2,}")
 _RUN2 = re.compile(r"([a-z])\1+")
 _ROMAN = re.compile(r"[ivx]+")
+_RUPIAH = re.compile(r"(?<![a-z])rp(?=\d)")
 
 
 @lru_cache(maxsize=4096)
@@ -78,6 +81,8 @@ def _folded(text: str) -> str:
         text = "".join(_fold_char(ch) for ch in text)
     if "." in text or "," in text:  # most texts have neither: skip the regex
         text = _STRAY_PUNCTUATION.sub(" ", text)
+    if "rp" in text:  # "rp90" is "rp 90": the amount is a number of its own
+        text = _RUPIAH.sub("rp ", text)
     return text
 
 
