@@ -136,6 +136,56 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_token: bool = Fa
     return settings
 
 
+PRIVATE_UMASK = 0o077  # files this process creates: 0600; folders: 0700
+_DB_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def _mine(path: Path) -> bool:
+    try:
+        return path.stat().st_uid == os.geteuid()
+    except OSError:
+        return False
+
+
+def restrict_access(settings: Settings) -> None:
+    """Residents' data readable by the bot's own user only.
+
+    From now on every file this process creates is 0600 and every folder 0700
+    (umask). What exists already is tightened when it is the bot's: the database files
+    (0600), the snapshot folder and its files when it sits in the database's folder,
+    and the database's folder itself (0700) when it holds nothing but the bot's files,
+    so a folder shared with anything else (a home, the checkout) is never changed.
+    Run it before the bot creates anything; failures to change a mode are ignored.
+    """
+    os.umask(PRIVATE_UMASK)
+    db = settings.db_path
+    folder = db.parent
+    ours = {db.name + suffix for suffix in _DB_SUFFIXES}
+    cache = settings.cache_dir
+    for path in (folder / name for name in ours):
+        if path.is_file() and _mine(path):
+            _chmod(path, 0o600)
+    if cache is not None and cache.parent == folder and cache.is_dir() and _mine(cache):
+        ours.add(cache.name)
+        for path in [cache, *cache.rglob("*")]:
+            if _mine(path) and not path.is_symlink():
+                _chmod(path, 0o700 if path.is_dir() else 0o600)
+    if folder.is_dir() and _mine(folder):
+        try:
+            names = {p.name for p in folder.iterdir()}
+        except OSError:
+            return
+        if names <= ours:
+            _chmod(folder, 0o700)
+
+
+def _chmod(path: Path, mode: int) -> None:
+    try:
+        path.chmod(mode)
+    except OSError as exc:
+        logging.getLogger(__name__).debug("could not make %s %o: %s", path, mode, exc)
+
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 MASK = "***"
 

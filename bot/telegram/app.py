@@ -35,7 +35,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.answers import Renderer
-from bot.config import Settings
+from bot.config import Settings, restrict_access
 from bot.locale import Locale
 from bot.matcher import Engine
 from bot.storage import Storage, StorageUnavailable
@@ -283,6 +283,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 def run(settings: Settings, engine: Engine, locale: Locale) -> None:
     """Long polling, or a webhook server when WEBHOOK_URL is set. PTB stops cleanly
     on SIGINT/SIGTERM; post_shutdown then flushes the question log."""
+    restrict_access(settings)  # data folder 0700, database and everything new 0600
     app = build_application(settings, engine, locale)
     logging.getLogger("telegram.ext").addFilter(TOKEN_REFUSAL)
     try:
