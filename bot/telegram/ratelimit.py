@@ -27,6 +27,7 @@ import logging
 import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Coroutine
+from enum import StrEnum
 from typing import Any
 
 from aiolimiter import AsyncLimiter
@@ -174,3 +175,11 @@ class RetryingRateLimiter(BaseRateLimiter[int]):
             if waited:
                 self._lifted()
             return result
+
+
+class FloodVerdict(StrEnum):
+    """What the incoming flood guard (``services.FloodGuard``) says of a user's message."""
+
+    OK = "ok"  # under the limit: handle it
+    WARN = "warn"  # first one over the limit: send one notice, then stop
+    DROP = "drop"  # already warned: stop silently

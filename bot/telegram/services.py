@@ -20,6 +20,7 @@ from bot.knowledge import Entry
 from bot.locale import Locale
 from bot.matcher import Decision, Engine
 from bot.storage import QuestionRecord, Storage
+from bot.telegram.ratelimit import FloodVerdict
 
 
 class FloodGuard:
@@ -31,8 +32,8 @@ class FloodGuard:
         self._seen: dict[int, deque[float]] = defaultdict(deque)
         self._warned: set[int] = set()
 
-    def check(self, user_id: int, now: float | None = None) -> str:
-        """``"ok"``, ``"warn"`` (send one notice) or ``"drop"``."""
+    def check(self, user_id: int, now: float | None = None) -> FloodVerdict:
+        """OK, WARN (send one notice) or DROP."""
         now = time.monotonic() if now is None else now
         seen = self._seen[user_id]
         while seen and now - seen[0] >= self.window:
@@ -40,11 +41,11 @@ class FloodGuard:
         if len(seen) < self.limit:
             seen.append(now)
             self._warned.discard(user_id)
-            return "ok"
+            return FloodVerdict.OK
         if user_id in self._warned:
-            return "drop"
+            return FloodVerdict.DROP
         self._warned.add(user_id)
-        return "warn"
+        return FloodVerdict.WARN
 
     def forget_idle(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
@@ -89,8 +90,11 @@ class Services:
         digest = hmac.new(self.key_secret, nonce.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest[:3]).decode()
 
-    def log(self, update: Update, decision: Decision, chat_type: str | None = None) -> str:
-        """Queue the question's log row (never blocks, never raises); returns its key."""
+    def record_question(
+        self, update: Update, decision: Decision, chat_type: str | None = None
+    ) -> str:
+        """Queue the question's row in the question log (never blocks, never raises);
+        returns its key."""
         key = self.new_question_key()
         message = update.effective_message
         user, chat = update.effective_user, update.effective_chat
@@ -112,6 +116,8 @@ class Services:
             )
         )
         return key
+
+    log = record_question  # the old name, until bot/telegram/residents.py calls the new one
 
 
 def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
