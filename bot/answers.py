@@ -110,14 +110,14 @@ class Renderer:
         t = self.locale.t
         many = len(entry.sources) > 1
 
-        def line(fig: Figure) -> str:
-            text = self.figure(fig)
+        def line(same: list[Figure]) -> str:
+            """One figure; several sources stating the same value share its line."""
+            text = self.figure(same[0])
             if many:
-                return t(
-                    "answer.figure_line_sourced",
-                    figure=text,
-                    source=self.claimant(entry, fig, knowledge),
+                sources = "; ".join(
+                    dict.fromkeys(self.claimant(entry, f, knowledge) for f in same)
                 )
+                return t("answer.figure_line_sourced", figure=text, source=sources)
             return t("answer.figure_line", figure=text)
 
         lines: list[str] = []
@@ -143,7 +143,10 @@ class Renderer:
             series = [(j, f) for j, f in current if f.label.lower() == label and not f.conflict]
             series.sort(key=lambda jf: (knowledge.claimed_on(entry, jf[1]), -jf[0]), reverse=True)
             done.update(j for j, _ in series)
-            lines += [line(f) for _, f in series]
+            same: dict[str, list[Figure]] = {}  # as shown -> the figures stating it
+            for _, f in series:
+                same.setdefault(self.figure(f), []).append(f)
+            lines += [line(figures) for figures in same.values()]
         old = [f for f in entry.figures if f.superseded]
         if old or entry.history:
             lines.append(t("answer.history_intro"))
