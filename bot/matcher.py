@@ -37,7 +37,7 @@ from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
-from itertools import pairwise
+from itertools import islice, pairwise
 from typing import TypeVar
 
 from rapidfuzz import fuzz
@@ -59,6 +59,7 @@ T = TypeVar("T")
 MAX_QUESTION_CHARS = 1000  # longer messages are matched on a prefix cut at a word
 WEAK_CREDIT = 0.5  # a word found only in the answer text or a figure label
 MAX_CANDIDATES = 20  # entries scored in full per question
+HEADLINE_BONUS = 0.5  # candidate weight added where the word is in the title or keywords
 CANDIDATE_POOL = 200  # entries found before longer posting lists only add weight
 COMMON_SHARE = 0.2  # posting lists longer than this share of entries only add weight
 UNKNOWN_FACTOR = 1.4  # an unknown content word weighs like the rarest known word, times this
@@ -79,6 +80,7 @@ YEAR_WEIGHT = 1.0  # a matching year says when, not what
 GENERIC_WEIGHT = 0.05  # words of slang.yaml's `generic`: present, but no evidence
 _YEAR = re.compile(r"(?:19|20)\d\d")
 # A capitalised word inside a sentence (not after . ! ? or :), as names are written.
+_LOWER_WORD = re.compile(r"(?<![\w-])[a-z]+(?![\w-])")
 _NAME = re.compile(r"(?<=[^\s.!?:] )[A-Z][a-z]+(?![A-Za-z])")
 WHEN_WORDS = frozenset({"tanggal", "hari", "bulan", "tahun", "jam", "pukul"})
 COVERAGE_SHARE = 0.4  # final score = this * coverage + the rest * phrasing
@@ -136,7 +138,7 @@ class Decision:
     intent: str | None = None  # smalltalk intent
     latency_ms: float = 0.0
     version: str = ""  # fingerprint of the knowledge that decided
-    topic: str = ""  # the question's content words: what unanswered questions group by
+    key_words: str = ""  # the question's content words: what unanswered questions group by
     reason: str = ""  # the rule that decided (see Reason), for `explain` and the logs
     because: tuple[str, ...] = ()  # the question's words that rule turned on
 
@@ -295,6 +297,7 @@ class Index:
         self._entries: list[_EntryIndex] = []
         self._by_id: dict[str, _EntryIndex] = {}
         self._postings: dict[str, list[int]] = {}
+        self._headline: dict[str, list[int]] = {}  # word -> entries naming it in title/keywords
         # Identical small tuples recur across thousands of entries (alias positions):
         # one copy of each keeps memory low.
         shared: dict[tuple[int, ...], tuple[int, ...]] = {}
@@ -337,11 +340,21 @@ class Index:
             self._by_id[entry.id] = item
             for word in (*alias_words, *weak_words):
                 self._postings.setdefault(word, []).append(i)
+            for word in {t for text in (entry.title, *entry.keywords) for t in tokens_of[text]}:
+                self._headline.setdefault(word, []).append(i)
         # Names: words the answers write as names (capitalised inside a sentence: "...
         # di Kelurahan Telaga Sari") that also name an entry in its title, and that few
         # entries share ("Balikpapan" tells no entry apart). A question naming one the
         # best entry lacks is about something else, however much of the rest it shares.
-        written = {w for entry, _, _ in docs for w in _NAME.findall(entry.answer)}
+        capitalised = Counter(
+            w.lower() for entry, _, _ in docs for w in _NAME.findall(entry.answer)
+        )
+        lower = Counter(
+            w for entry, _, _ in docs for w in _LOWER_WORD.findall(entry.answer) if w in capitalised
+        )
+        # A name is written capitalised at least as often as not: "Layanan" opening a
+        # clause is the everyday word "layanan", which the answers mostly write small.
+        written = {w for w, n in capitalised.items() if n >= lower[w]}
         read = {t for w in written for t in self.normalizer.normalize_knowledge(w).tokens}
         self._names = frozenset(
             t
@@ -437,7 +450,7 @@ class Index:
             and t not in item.weak
         ]
 
-    def topic(self, normalized: Normalized) -> str:
+    def key_words(self, normalized: Normalized) -> str:
         """The words that say what a question is about, without function words and
         words most entries share ("di", "balikpapan"): "jadwal vaksin rabies gratis di
         bpp" and "... gratis" are the same question to staff."""
@@ -511,10 +524,14 @@ class Index:
             key=lambda t: len(self._postings[t]),
         )
         if known and len(self._postings[known[0]]) > self._common_df:
-            # Only common words ("cara", "berapa"): every entry holding the rarest one
-            # weighs the same, and the rest are skipped below; ties go to the lowest
-            # position, so these are simply the first in its (ascending) posting list.
-            return self._postings[known[0]][:MAX_CANDIDATES]
+            # Only common words ("wali kota", "cara"): every entry holding the rarest one
+            # weighs the same, so those naming it in their title or keywords come first
+            # (the mayor's entry for "siapa wali kota"), then the first of the others.
+            rarest = known[0]
+            first = self._headline.get(rarest, [])[:MAX_CANDIDATES]
+            seen = set(first)
+            rest = (i for i in self._postings[rarest] if i not in seen)
+            return first + list(islice(rest, MAX_CANDIDATES - len(first)))
         hits: dict[int, float] = {}
         for token in known:
             postings, weight = self._postings[token], weights[token]
@@ -528,6 +545,15 @@ class Index:
                 continue
             for i in postings:
                 hits[i] = hits.get(i, 0.0) + weight
+        # Entries naming a word in their title or keywords are about it; those that
+        # only mention it in passing come after them.
+        for token in known:
+            if len(self._postings[token]) > self._common_df:
+                break
+            bonus = HEADLINE_BONUS * weights[token]
+            for i in self._headline.get(token, ()):
+                if i in hits:
+                    hits[i] += bonus
         return top_weighted(hits, MAX_CANDIDATES)
 
     def _score_entry(
@@ -600,7 +626,7 @@ class Engine:
             decision.intent,
             round(latency, 3),
             index.knowledge.fingerprint,
-            index.topic(normalized),
+            index.key_words(normalized),
             decision.reason,
             decision.because,
         )

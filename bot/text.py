@@ -627,6 +627,8 @@ def _informal_forms(token: str) -> list[str]:
         forms += [token[2:], "k" + token[2:]]
     if token.startswith("ny") and len(token) > 4:
         forms += ["s" + token[2:], "c" + token[2:]]
+    if token[:1] == "n" and token[1:2] in "aiueo" and len(token) > 4:  # "nampung" -> tampung
+        forms.append("t" + token[1:])
     return [f for f in forms if len(f) >= 3]
 
 
