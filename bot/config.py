@@ -151,10 +151,11 @@ def restrict_access(settings: Settings) -> None:
     """Residents' data readable by the bot's own user only.
 
     From now on every file this process creates is 0600 and every folder 0700
-    (umask). What exists already is tightened when it is the bot's: the database files
-    (0600), the snapshot folder and its files when it sits in the database's folder,
-    and the database's folder itself (0700) when it holds nothing but the bot's files,
-    so a folder shared with anything else (a home, the checkout) is never changed.
+    (umask). What exists already loses group and other access when it is the bot's:
+    the database files, the snapshot folder and its files when it sits in the
+    database's folder, and the database's folder itself when it holds nothing but the
+    bot's files, so a folder shared with anything else (a home, the checkout) is never
+    changed. The owner's access is never widened.
     Run it before the bot creates anything; failures to change a mode are ignored.
     """
     os.umask(PRIVATE_UMASK)
@@ -164,26 +165,30 @@ def restrict_access(settings: Settings) -> None:
     cache = settings.cache_dir
     for path in (folder / name for name in ours):
         if path.is_file() and _mine(path):
-            _chmod(path, 0o600)
+            _private(path)
     if cache is not None and cache.parent == folder and cache.is_dir() and _mine(cache):
         ours.add(cache.name)
         for path in [cache, *cache.rglob("*")]:
             if _mine(path) and not path.is_symlink():
-                _chmod(path, 0o700 if path.is_dir() else 0o600)
+                _private(path)
     if folder.is_dir() and _mine(folder):
         try:
             names = {p.name for p in folder.iterdir()}
         except OSError:
             return
         if names <= ours:
-            _chmod(folder, 0o700)
+            _private(folder)
 
 
-def _chmod(path: Path, mode: int) -> None:
+def _private(path: Path) -> None:
+    """Take away group's and others' access; the owner's stays as it is (a file the
+    operator made read-only stays read-only)."""
     try:
-        path.chmod(mode)
+        mode = path.stat().st_mode & 0o7777
+        if mode & 0o077:
+            path.chmod(mode & ~0o077)
     except OSError as exc:
-        logging.getLogger(__name__).debug("could not make %s %o: %s", path, mode, exc)
+        logging.getLogger(__name__).debug("could not restrict %s: %s", path, exc)
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

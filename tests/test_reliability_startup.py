@@ -104,3 +104,5 @@ def test_a_database_the_bot_cannot_write_stops_it_with_one_line_and_exit_2(
     fix = Locale.load().t("startup.db_unusable", path=str(db_path), reason="")
     assert "BOT_DB_PATH" in problems[0] and fix.split("(")[0] in problems[0], log
     assert "Traceback" not in log
+    if case == "read-only file":  # the bot took group/other access away, never added write
+        assert db_path.stat().st_mode & 0o777 == 0o400

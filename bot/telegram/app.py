@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import sqlite3
 from datetime import time as daytime
 from pathlib import Path
 
@@ -186,6 +187,25 @@ class TokenRefusalFilter(logging.Filter):
 TOKEN_REFUSAL = TokenRefusalFilter()
 
 
+def _unwritable(path: Path) -> str | None:
+    """Why the database cannot be written, or None (a lock held by another process is
+    not a reason: the buffered writer waits it out)."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=0.1)
+    except sqlite3.Error as exc:
+        return str(exc)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        db.rollback()
+    except sqlite3.Error as exc:
+        message = str(exc)
+        if "readonly" in message or "unable to open" in message:
+            return message
+    finally:
+        db.close()
+    return None
+
+
 async def _post_init(app: Application) -> None:
     svc: Services = app.bot_data["services"]
     if svc.storage is None:
@@ -196,6 +216,13 @@ async def _post_init(app: Application) -> None:
             cause = exc.__cause__ if isinstance(exc, StorageUnavailable) else exc
             reason = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
             raise DatabaseUnusable(path, reason) from None
+        # SQLite opens a file it may not write read-only without a word, and a migrated
+        # database needs no write to open: ask for the write lock once to find out.
+        reason = await asyncio.to_thread(_unwritable, path)
+        if reason is not None:
+            await svc.storage.close()
+            svc.storage = None  # type: ignore[assignment]
+            raise DatabaseUnusable(path, reason)
     TOKEN_REFUSAL.started = True
     me = await app.bot.get_me()
     svc.renderer.bot_username = me.username
