@@ -714,7 +714,8 @@ class Engine:
         the question well."""
         th = self.thresholds
         rest = Normalized(tuple(t for t in normalized.tokens if t not in missing))
-        about = [m for m in index.score(rest)[:1] if m.entry.id == top.entry.id]
+        # What the rest of the question is about ("mpp" of "jam buka mpp"), if clear.
+        about = index.score(rest)[:1] if rest else []
         pointer = tuple(
             m for m in about if m.score >= th.choice and m.coverage >= th.suggest_coverage
         )
