@@ -44,7 +44,7 @@ def test_ask_prints_a_forward_ready_answer(capsys: pytest.CaptureFixture[str]) -
     code, out, _ = run_cli(["ask", "brp persen warga yg udh punya bpjs?"], capsys)
     assert code == 0
     assert "98,76 persen" in out
-    assert "Sumber: Berandapost.com" in out
+    assert "📰 Sumber: Inibalikpapan.com" in out and "Berandapost.com" in out
     assert "Data per 22 Desember 2025" in out
 
 
@@ -54,7 +54,7 @@ def test_ask_json_contract(
     monkeypatch.setenv("BOT_DB_PATH", str(tmp_path / "never.db"))
     questions = [
         "brp persen warga yg udh punya bpjs?",
-        "program kesehatan sama pendidikan",
+        "bus dan wifi",
         "siapa presiden amerika",
         "halo min",
         "",
@@ -71,14 +71,17 @@ def test_ask_json_contract(
         assert isinstance(row["text"], str) and row["text"]
     answer, choices, fallback, smalltalk, empty, injected = rows
     assert answer["kind"] == "answer" and answer["id"] == "uhc-jaminan-kesehatan"
-    assert answer["sources"] == [
-        {
-            "title": "Wali Kota Balikpapan Klaim Program Prioritas 2025 Berjalan",
-            "publisher": "Berandapost.com",
-            "date": "2025-12-22",
-            "url": None,
-        }
+    assert [s["publisher"] for s in answer["sources"]] == [
+        "Inibalikpapan.com",
+        "Berandapost.com",
+        "Lintaskaltim.com",
     ]
+    assert answer["sources"][1] == {
+        "title": "Wali Kota Balikpapan Klaim Program Prioritas 2025 Berjalan",
+        "publisher": "Berandapost.com",
+        "date": "2025-12-23",
+        "url": "https://berandapost.com/2025/12/23/wali-kota-balikpapan-klaim-program-prioritas-2025-berjalan",
+    }
     assert "98,76 persen" in answer["text"] and answer["options"] == []
     assert choices["kind"] == "choices" and choices["id"] is None
     assert 2 <= len(choices["options"]) <= 3
@@ -117,21 +120,21 @@ def test_chat_answers_and_lets_the_user_pick_a_choice(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     code, out, _ = run_cli(
-        ["chat"], capsys, "halo\nprogram kesehatan sama pendidikan\n1\nkeluar\n", monkeypatch
+        ["chat"], capsys, "halo\nbus dan wifi\n1\nkeluar\n", monkeypatch
     )
     assert code == 0
     assert "Tanya Balikpapan — mode terminal" in out
     assert "Halo!" in out
     assert "Maksud Anda salah satu ini?" in out
     assert "Ketik nomor pilihan" in out
-    assert out.count("Sumber: Berandapost.com") == 1  # the picked option's answer
+    assert out.count("📰 Sumber:") == 1  # the picked option's answer
     assert "Sampai jumpa" in out
 
 
 def test_chat_ends_cleanly_on_end_of_input(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    code, out, _ = run_cli(["chat"], capsys, "stanting bpn gmn\n", monkeypatch)
+    code, out, _ = run_cli(["chat"], capsys, "program gempur stunting\n", monkeypatch)
     assert code == 0 and "Gempur Stunting" in out
 
 
@@ -187,7 +190,7 @@ def log_questions(db: Path, texts: list[str]) -> None:
                     chat_id=1000 + i,
                     message_id=i + 1,
                     text=text,
-                    normalized=decision.topic,
+                    normalized=decision.key_words,
                     decision=decision.kind.value,
                     entry_id=None,
                     score=decision.score,
@@ -235,7 +238,7 @@ def test_review_loop_from_the_command_line(
         "    questions: [jadwal vaksin rabies, vaksin rabies gratis, vaksinasi rabies kapan,\n"
         "                rabies vaksin dmn, suntik rabies gratis]\n"
         "    topics: [kesehatan]\n"
-        "    sources: [berandapost-2025-12-22]\n"
+        "    sources: [berandapost-2025-12-22-ekspos-akhir-tahun]\n"
         "    as_of: 2025-12-22\n",
         encoding="utf-8",
     )
