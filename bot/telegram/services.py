@@ -108,7 +108,7 @@ class Services:
                 chat_id=chat.id if chat else None,
                 message_id=message.message_id if message else None,
                 text=decision.question[:4096],
-                normalized=decision.topic,  # grouping compares content words
+                normalized=decision.key_words,  # grouping compares content words
                 decision=decision.kind.value,
                 entry_id=top.entry.id if top else None,
                 score=decision.score,
