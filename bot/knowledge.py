@@ -578,13 +578,21 @@ def _assemble(
     generic: set[str] = set()
     smalltalk: dict[str, tuple[str, ...]] = {}
 
+    first: dict[tuple[str, str], tuple[str, int]] = {}  # (kind, id) -> where it is defined
+
     def claim(table: dict, item_id: str, value: Any, p: _Parsed, path: tuple, kind: str) -> None:
         if item_id in table:
+            file, line = first[(kind, item_id)]
             problems.append(
-                Problem(*where(p, *path), "duplicate_id", {"kind": kind, "id": item_id})
+                Problem(
+                    *where(p, *path),
+                    "duplicate_id",
+                    {"kind": kind, "id": item_id, "file": file, "line": line},
+                )
             )
         else:
             table[item_id] = value
+            first[(kind, item_id)] = where(p, *path)
 
     for p in parsed:
         for i, entry in enumerate(p.model.entries):

@@ -51,6 +51,8 @@ OUT_OF_SCOPE = (
     "harga bitcoin hari ini",
 )
 
+UHC_TITLE = "<b>Cakupan kepesertaan JKN / BPJS Kesehatan (UHC) Balikpapan</b>"
+
 
 @pytest.fixture
 def snapshot_engine(knowledge_dir: Path) -> Engine:
@@ -388,7 +390,7 @@ def test_webhook_mode_checks_the_secret(
         reply = stub.wait_for(
             "sendMessage", lambda c: c["chat_id"] == 501, timeout=REPLY_TIMEOUT, since=mark
         )
-        assert reply["text"].startswith("<b>Cakupan jaminan kesehatan (UHC)</b>")
+        assert reply["text"].startswith(UHC_TITLE)
         transcript.scene("Webhook", UHC_QUESTION, [reply])
 
         mark = stub.mark()

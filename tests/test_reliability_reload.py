@@ -56,7 +56,7 @@ entries:
 def entry(
     id: str = "program-uji-muat",
     topic: str = "kesehatan",
-    source: str = "berandapost-2025-12-22",
+    source: str = "berandapost-2025-12-22-ekspos-akhir-tahun",
     as_of: str = "2025-12-22",
     extra: str = "",
 ) -> str:
@@ -84,7 +84,8 @@ CASES: list[tuple[str, Any, str | None, str]] = [
         "harus",
     ),
     ("unknown.yaml", entry(extra="    alamat: Jl. Sudirman\n"), "alamat", "tidak dikenal"),
-    ("duplicate.yaml", entry(id="uhc-jaminan-kesehatan"), "id: uhc", "sudah dipakai"),
+    # The file read last (by name) is the one told that the id is taken.
+    ("zz-duplicate.yaml", entry(id="uhc-jaminan-kesehatan"), "id: uhc", "sudah dipakai di"),
     ("source.yaml", entry(source="koran-tidak-ada"), "sources:", "sumber 'koran-tidak-ada'"),
     ("topic.yaml", entry(topic="topik-fiktif"), "topics:", "topik 'topik-fiktif'"),
     ("syntax.yaml", "entries:\n  - id: rusak\n   title: [tidak ditutup\n", None, "YAML"),

@@ -78,6 +78,8 @@ pytestmark = pytest.mark.filterwarnings(
 
 # --- harness ----------------------------------------------------------------------------
 
+UHC_TITLE = "<b>Cakupan kepesertaan JKN / BPJS Kesehatan (UHC) Balikpapan</b>"
+
 
 Factory = Callable[..., Awaitable[Harness]]
 
@@ -320,7 +322,7 @@ async def test_non_text_gets_a_friendly_please_type(
 
 async def test_edited_question_is_answered_again(bot: Harness) -> None:
     first = only_message(await bot.send(make_text_update("embung aji raden", message_id=77)))
-    assert first["text"].startswith("<b>Embung Aji Raden</b>")
+    assert first["text"].startswith("<b>Embung Aji Raden (status berbeda antar-sumber)</b>")
     again = only_message(await bot.send(make_edited_message_update(UHC_QUESTION, message_id=77)))
     assert again["text"] == bot.answer_html(bot.knowledge.entry(UHC_ID))
     rows = await bot.rows()
@@ -633,7 +635,7 @@ async def test_group_ask_command_is_answered(bot: Harness, command: str) -> None
 async def test_group_reply_to_the_bot_is_a_question(bot: Harness) -> None:
     update = make_text_update("embung aji raden", chat_type="group", reply_to_bot=True)
     message = only_message(await bot.send(update))
-    assert message["text"].startswith("<b>Embung Aji Raden</b>")
+    assert message["text"].startswith("<b>Embung Aji Raden (status berbeda antar-sumber)</b>")
     [row] = await bot.rows()
     assert row["chat_type"] == "group"
 
@@ -953,7 +955,7 @@ async def test_stats_sends_text_and_chart(bot: Harness) -> None:
     calls = await bot.send(make_command_update("statistik", user_id=STAFF_ID))
     [text] = [c["text"] for c in sent(calls)]
     assert text.startswith(bot.t("stats.header", days=7, total=5, users=1))
-    assert "Cakupan jaminan kesehatan (UHC)" in text
+    assert "Cakupan kepesertaan JKN / BPJS Kesehatan (UHC) Balikpapan" in text
     assert "&lt;b&gt;x&lt;/b&gt;&amp;" in text and "<b>x</b>" not in text
     [photo] = sent(calls, "sendPhoto")
     assert photo["photo"].content.startswith(b"\x89PNG\r\n\x1a\n")
@@ -1005,7 +1007,7 @@ async def test_reload_with_broken_yaml_keeps_old_knowledge(reloadable: Harness) 
     assert re.search(r"programs\.yaml:\d+: ", text), text
     assert bot.engine.knowledge is before
     answer = only_message(await bot.send(make_text_update(UHC_QUESTION)))
-    assert answer["text"].startswith("<b>Cakupan jaminan kesehatan (UHC)</b>")
+    assert answer["text"].startswith(UHC_TITLE)
 
 
 async def test_reload_reports_schema_problems_with_lines(reloadable: Harness) -> None:
