@@ -49,15 +49,8 @@ BOT = Path(__file__).resolve().parent
 # What an index is built by: every module of bot/ but these, which only use an index
 # (adapters, storage, rendering, settings, the CLI). Any change to one of the others (a
 # new module, or one split into a package, included) makes every old snapshot stale.
-NOT_ENGINE = (
-    "__main__.py",
-    "answers.py",
-    "config.py",
-    "evaluation.py",
-    "locale.py",
-    "reports.py",
-    "storage/",
-    "telegram/",
+NOT_ENGINE = frozenset(  # modules and packages, by name
+    {"__main__", "answers", "config", "evaluation", "locale", "reports", "storage", "telegram"}
 )
 PACKAGES = ("pydantic", "pydantic-core", "PyYAML", "yaml-rs", "rapidfuzz", "wordfreq")
 PREFIX = "index-"
@@ -72,7 +65,7 @@ def engine_files(bot: Path | None = None) -> list[Path]:
     return sorted(
         path
         for path in bot.rglob("*.py")
-        if not path.relative_to(bot).as_posix().startswith(NOT_ENGINE)
+        if path.relative_to(bot).parts[0].removesuffix(".py") not in NOT_ENGINE
     )
 
 
