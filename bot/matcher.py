@@ -810,7 +810,8 @@ def _texts(entry: Entry, knowledge: Knowledge) -> tuple[list[str], list[str]]:
     strong += [format_number(f.value) for f in entry.figures if f.value is not None]
     strong += [str(f.year) for f in entry.figures if f.year]
     weak = [entry.answer, *(u.text for u in entry.history), *(f.label for f in entry.figures)]
-    weak += [knowledge.topics[t].title for t in entry.topics]
+    # Topic titles are not the entry's words: "Ekspos Akhir Tahun, ..." titles a whole
+    # topic, and as words of every entry in it they would make those words common.
     return strong, weak
 
 

@@ -610,8 +610,7 @@ def named_words(text: str) -> list[str]:
 def _canonical_forms(token: str) -> list[str]:
     """Forms a known word may take instead: particles dropped, "-in" as "-kan"."""
     forms = [token[: -len(p)] for p in CANONICAL_PARTICLES if token.endswith(p)]
-    if token.endswith("in") and len(token) > 5:
-        forms.append(token[:-2] + "kan")
+    forms += [f[:-2] + "kan" for f in (token, *forms) if f.endswith("in") and len(f) > 5]
     return [f for f in forms if len(f) >= 3]
 
 
@@ -619,8 +618,8 @@ def _informal_forms(token: str) -> list[str]:
     """Standard forms of a colloquial word: particles dropped ("programnya"), Jakarta
     "-in" for "-kan" ("dikembangin"), and nasal prefixes ("ngurus", "nyari")."""
     forms = [token.removesuffix(p) for p in PARTICLES if token.endswith(p)]
-    if token.endswith("in") and len(token) > 5:
-        forms.append(token[:-2] + "kan")
+    # "-in" for "-kan", also under a particle: "diadainnya" -> "diadakan"
+    forms += [f[:-2] + "kan" for f in (token, *forms) if f.endswith("in") and len(f) > 5]
     if token.startswith("nge") and len(token) > 5:
         forms.append(token[3:])
     if token.startswith("ng") and len(token) > 4 and token[2] in "aiueo":
