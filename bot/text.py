@@ -412,12 +412,13 @@ class Normalizer:
                     known = self._by_root.get(root)
                     if known:
                         return known, "root"
-        if not self._speller or (self._is_word and is_attested(token)):
-            return None, ""  # a colloquial word people write ("pesen") is no typo
-        corrected = self._speller.correct(token)
+        if not self._speller:
+            return None, ""
+        # A colloquial word people write ("pesen") is no typo of a knowledge word ...
+        corrected = None if self._is_word and is_attested(token) else self._speller.correct(token)
         if corrected is not None:
             return corrected, "spelling"
-        if self._is_word:  # "dngn" -> "dengan", "baek" -> "baik"
+        if self._is_word:  # ... but may be a short spelling of an everyday one ("trima")
             return expand_abbreviation(token), "abbreviation"
         return None, ""
 
@@ -578,7 +579,7 @@ def expand_abbreviation(token: str) -> str | None:
         if (  # letters dropped: "dngn", "bkn", "dtg" (ending as the word ends)
             vowels <= 1
             and _is_subsequence(token, word)
-            and token[-1] == word.rstrip("aiueo")[-1:]
+            and token[-1] in (word[-1], word.rstrip("aiueo")[-1:])
             and len(word) <= 2 * len(token) + 1
         ):
             return word
@@ -618,6 +619,8 @@ def _informal_forms(token: str) -> list[str]:
     """Standard forms of a colloquial word: particles dropped ("programnya"), Jakarta
     "-in" for "-kan" ("dikembangin"), and nasal prefixes ("ngurus", "nyari")."""
     forms = [token.removesuffix(p) for p in PARTICLES if token.endswith(p)]
+    if token[:1] in "nm" and len(token) > 4:  # "nambah" -> "menambah", "nerima" -> "menerima"
+        forms.append("me" + token)
     # "-in" for "-kan", also under a particle: "diadainnya" -> "diadakan"
     forms += [f[:-2] + "kan" for f in (token, *forms) if f.endswith("in") and len(f) > 5]
     if token.startswith("nge") and len(token) > 5:
