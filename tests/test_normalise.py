@@ -67,7 +67,7 @@ def test_this_domains_abbreviations_keep_their_reading(engine: Engine) -> None:
     assert tokens(engine, "ngaku") == ("mengaku",)  # not "ng" + "aku" (= saya)
 
 
-@pytest.mark.skipif(not LEXICON.exists(), reason="../shared/eval/lexicon is not beside the checkout")
+@pytest.mark.skipif(not LEXICON.exists(), reason="../shared/eval/lexicon is absent")
 def test_indocollex_coverage_on_city_service_words(engine: Engine) -> None:
     """Reported, and kept from slipping back: pairs whose formal side is a single word
     the knowledge uses ("city-service words"), read to the same tokens as that word;
