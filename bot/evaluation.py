@@ -43,7 +43,7 @@ class Case(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     q: str
     type: QuestionType
-    expect: str | None = None  # the entry that must answer
+    expect: str | None = None  # the entry that must answer ("a|b": either of two)
     figures: tuple[str, ...] = ()  # or: groups of alternatives the reply must hold
     set: str = "project"  # which set it comes from, for the report
 
@@ -71,17 +71,21 @@ class Outcome:
             return kind is DecisionKind.ANSWER and holds(self.text, self.case.figures)
         if self.case.type in ANSWERED_TYPES:
             entry = self.decision.entry
-            return (
-                kind is DecisionKind.ANSWER and entry is not None and entry.id == self.case.expect
-            )
+            return kind is DecisionKind.ANSWER and entry is not None and entry.id in self.accepted
         if self.case.type == "smalltalk":
             return kind is DecisionKind.SMALLTALK
         return kind is not DecisionKind.ANSWER
 
     @property
+    def accepted(self) -> set[str]:
+        """The entries that answer the case: ``expect`` may list several, split by "|",
+        where two entries both answer the question asked."""
+        return set((self.case.expect or "").split("|"))
+
+    @property
     def offered(self) -> bool:
         """In-scope: the expected entry was at least among the choices offered."""
-        return any(m.entry.id == self.case.expect for m in self.decision.matches) and (
+        return any(m.entry.id in self.accepted for m in self.decision.matches) and (
             self.decision.kind in (DecisionKind.ANSWER, DecisionKind.CHOICES)
         )
 
