@@ -84,6 +84,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # "python -m bot ask ... | head": the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _default_command(env: Mapping[str, str]) -> str:
