@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 from bot.answers import Format, Renderer
-from bot.config import ConfigError, Settings, load_settings, setup_logging
+from bot.config import PRIVATE_UMASK, ConfigError, Settings, load_settings, setup_logging
 from bot.evaluation import (
     DEFAULT_EVAL,
     SHARED_CITY,
@@ -406,6 +406,10 @@ def explain_lines(found: Explanation, locale: Locale) -> list[str]:
 
 
 async def _with_storage(settings: Settings, work: Callable[[Storage], Awaitable[int]]) -> int:
+    if not settings.db_path.is_file():
+        # Never create an empty log here: "nothing unanswered" would be a false all-clear.
+        print(Locale.load().t("cli.db_missing", path=settings.db_path), file=sys.stderr)
+        return 2
     storage = await Storage.open(settings.db_path)
     try:
         return await work(storage)
@@ -589,4 +593,7 @@ COMMANDS: Final[dict[str, CliCommand]] = {
 }
 
 if __name__ == "__main__":
+    # Files the commands write (CSV of residents' questions, charts, snapshots) are the
+    # bot user's alone, as the bot's own are (bot/config.restrict_access).
+    os.umask(PRIVATE_UMASK)
     sys.exit(main())

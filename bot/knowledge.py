@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Protocol
 
@@ -464,7 +465,10 @@ def _parse_file(
     try:
         data = _read_data(text)
     except _YamlProblem as exc:
-        problems.append(Problem(name, exc.line, exc.code, exc.params))
+        code = exc.code
+        if code == "yaml_syntax":
+            code = _yaml_hint(str(exc.params.get("error", "")), text, exc.line)
+        problems.append(Problem(name, exc.line, code, exc.params))
         return None
     except RecursionError:  # PyYAML's pure-Python composer on absurdly deep nesting
         problems.append(Problem(name, 1, "yaml_syntax", {"error": "nested too deeply"}))
@@ -479,7 +483,7 @@ def _parse_file(
         if isinstance(exc, yaml.reader.ReaderError):  # a character YAML forbids
             line = text.count("\n", 0, max(exc.position, 0)) + 1
             detail = f"#x{exc.character:04x}: {exc.reason}"
-        problems.append(Problem(name, line, "yaml_syntax", {"error": detail}))
+        problems.append(Problem(name, line, _yaml_hint(str(detail), text, line), {"error": detail}))
         return None
     if data is None:
         data = {}
@@ -497,13 +501,55 @@ def _parse_file(
                     name,
                     _line_of(lines, [str(p) if isinstance(p, str) else p for p in loc]),
                     "schema",
-                    {"where": _where(loc), "error": _schema_error(err)},
+                    {"where": _where_in(data, loc), "error": _schema_error(err)},
                 )
             )
         return None
     if cache:
         cache.put(digest, model)
     return _Parsed(name, model, text, digest)
+
+
+# PyYAML's problems (English) -> what a staff member should do (check.problem.*).
+_YAML_HINTS = (
+    ("tab", "yaml_tab"),
+    ("mapping values are not allowed", "yaml_colon"),
+    ("could not find expected ':'", "yaml_colon"),
+    ("did not find expected key", "yaml_indent"),
+    ("expected <block end>", "yaml_indent"),
+    ("end of stream", "yaml_unclosed"),
+    ("did not find expected ',' or ']'", "yaml_unclosed"),
+    ("did not find expected ',' or '}'", "yaml_unclosed"),
+)
+
+
+def _yaml_hint(detail: str, text: str = "", line: int = 0) -> str:
+    """The problem code that says the fix; a tab on the line at fault is always the
+    cause, whatever the parser calls it."""
+    lines = text.splitlines()
+    if 0 < line <= len(lines) and "\t" in lines[line - 1]:
+        return "yaml_tab"
+    lowered = detail.lower()
+    return next((code for key, code in _YAML_HINTS if key in lowered), "yaml_syntax")
+
+
+def _where_in(data: Any, loc: list[Any]) -> str:
+    """Where a value is, in the staff's words: "entri 'wifi-gratis', angka ke-2, value"
+    rather than ``entries[6].figures[1].value``."""
+    if len(loc) >= 2 and loc[0] == "entries" and isinstance(loc[1], int):
+        try:
+            entry_id = data["entries"][loc[1]].get("id", loc[1] + 1)
+        except (KeyError, IndexError, TypeError, AttributeError):
+            return _where(loc)
+        parts = [f"entri '{entry_id}'"]
+        rest = loc[2:]
+        if len(rest) >= 2 and rest[0] == "figures" and isinstance(rest[1], int):
+            parts.append(f"angka ke-{rest[1] + 1}")
+            rest = rest[2:]
+        if rest:
+            parts.append(_where(rest))
+        return ", ".join(parts)
+    return _where(loc)
 
 
 def _where(loc: Iterable[Any]) -> str:
@@ -520,6 +566,9 @@ def _schema_error(err: Any) -> str:
         return "figure_value_or_text"
     if "slang_key" in message:
         return "slang_key"
+    loc = err.get("loc") or ()
+    if loc and loc[-1] == "value" and isinstance(err.get("input"), str):
+        return "figure_value_words"  # "value: 362 titik"
     return str(err["type"])
 
 
@@ -629,8 +678,13 @@ def _assemble(
         for field_name, table, code in references:
             for j, ref in enumerate(getattr(entry, field_name)):
                 if ref not in table or (field_name == "related" and ref == entry.id):
+                    close = get_close_matches(ref, list(table), n=3, cutoff=0.5)
                     problems.append(
-                        Problem(*where(p, *base, field_name, j), code, {"id": entry.id, "ref": ref})
+                        Problem(
+                            *where(p, *base, field_name, j),
+                            code,
+                            {"id": entry.id, "ref": ref, "close": ", ".join(close) or "-"},
+                        )
                     )
         for j, question in enumerate(entry.questions):
             key = " ".join(readings.tokens[question])

@@ -338,3 +338,16 @@ def test_every_command_of_the_table_is_parsed() -> None:
         extra = ["-"] if name in ("ask", "explain") else []
         args = parser.parse_args([name, *extra])
         assert args.command == name and COMMANDS[args.command] is command
+
+
+@pytest.mark.parametrize("command", ["unanswered", "replay", "stats"])
+def test_a_missing_log_is_refused_never_created(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    """No false all-clear: a mistyped --db is not an empty log with nothing unanswered."""
+    db = tmp_path / "salah-ketik.db"
+    code, out, err = run_cli([command, "--db", str(db)], capsys)
+    assert code == 2
+    assert f"{db} tidak ada — salin database dari server, atau pakai --db FILE" in err
+    assert "Tidak ada pertanyaan yang belum terjawab" not in out
+    assert not db.exists()

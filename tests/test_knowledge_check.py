@@ -63,7 +63,7 @@ def test_unknown_key_is_reported_at_its_line(tmp_path: Path, renderer: Renderer)
     [message] = problems_of(folder, renderer)
     assert message == (
         f"knowledge/entries.yaml:{line_of(broken, 'alamat')}: "
-        "entries[2].alamat: kolom ini tidak dikenal (salah ketik?)"
+        "entri 'embung', alamat: kolom ini tidak dikenal (salah ketik?)"
     )
 
 
@@ -75,10 +75,14 @@ def test_wrong_types_and_missing_fields(tmp_path: Path, renderer: Renderer) -> N
     )
     folder = write_knowledge(tmp_path / "knowledge", entries__yaml=broken)
     messages = problems_of(folder, renderer)
-    assert any("figures[1].value: harus angka" in m for m in messages)
-    assert any("entries[1].as_of: kolom wajib ini belum diisi" in m for m in messages)
+    # Where, as staff name it (the entry's id, the figure's number), and the fix.
     assert any(
-        f":{line_of(broken, 'kind: taman')}: entries[2].kind: nilai ini tidak termasuk" in m
+        "entri 'uhc', angka ke-1, value: value hanya boleh angka: tulis angkanya di 'value:'" in m
+        for m in messages
+    )
+    assert any("entri 'uhc', as_of: kolom wajib ini belum diisi" in m for m in messages)
+    assert any(
+        f":{line_of(broken, 'kind: taman')}: entri 'embung', kind: nilai ini tidak termasuk" in m
         for m in messages
     )
 
@@ -260,7 +264,8 @@ def test_a_badly_tagged_or_quoted_value_is_a_problem_not_a_crash(
     slang = f"fillers:\n  - {value}\n"
     folder = write_knowledge(tmp_path / "knowledge", slang__yaml=slang)
     [message] = problems_of(folder, renderer)
-    assert message.startswith(f"knowledge/slang.yaml:{line}: YAML tidak bisa dibaca")
+    said = "ada tanda kutip atau kurung" if value.startswith('"') else "YAML tidak bisa dibaca"
+    assert message.startswith(f"knowledge/slang.yaml:{line}: {said}")
 
 
 def test_a_problem_next_to_a_value_pyyaml_cannot_build_is_at_its_line(
@@ -272,7 +277,7 @@ def test_a_problem_next_to_a_value_pyyaml_cannot_build_is_at_its_line(
     folder = write_knowledge(tmp_path / "knowledge", entries__yaml=entries)
     [message] = problems_of(folder, renderer)
     line = line_of(entries, "    x: 1")
-    assert message.startswith(f"knowledge/entries.yaml:{line}: entries[2].x")
+    assert message.startswith(f"knowledge/entries.yaml:{line}: entri 'embung', x")
 
 
 def test_deep_nesting_in_a_file_with_an_ampersand_is_a_problem_not_a_crash(
@@ -307,3 +312,40 @@ def test_the_bundled_files_read_the_same_as_with_pyyaml() -> None:
             compared += 1
         assert all(knowledge.slang[k] == v for k, v in model.slang.items())
     assert compared == len(knowledge.entries)
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        ("\t", "ada karakter tab di baris ini; ganti tab dengan spasi"),
+        ("title: Catatan: ini", "tanda titik dua (:) di tempat yang salah"),
+    ],
+)
+def test_a_yaml_mistake_says_the_fix_in_indonesian(
+    tmp_path: Path, renderer: Renderer, damage: str, said: str
+) -> None:
+    if damage == "\t":
+        broken = MINI_ENTRIES.replace("    kind: facility", "\tkind: facility")
+    else:
+        broken = MINI_ENTRIES.replace("    title: Embung Aji Raden", f"    {damage}")
+    folder = write_knowledge(tmp_path / "knowledge", entries__yaml=broken)
+    [message] = problems_of(folder, renderer)
+    assert said in message
+    assert "found" not in message and "mapping values" not in message  # no parser English
+
+
+def test_an_unknown_source_names_the_closest_ids(tmp_path: Path, renderer: Renderer) -> None:
+    broken = MINI_ENTRIES.replace("    sources: [sumber-uji]", "    sources: [sumber-ujii]", 1)
+    folder = write_knowledge(tmp_path / "knowledge", entries__yaml=broken)
+    [message] = problems_of(folder, renderer)
+    assert "sumber 'sumber-ujii' tidak ada di sources.yaml (yang mirip: sumber-uji)" in message
+
+
+def test_a_number_missing_from_the_figures_says_the_two_fixes(
+    tmp_path: Path, renderer: Renderer
+) -> None:
+    broken = MINI_ENTRIES.replace("mencapai 98,76 persen", "mencapai 98,76 persen di 362 titik")
+    folder = write_knowledge(tmp_path / "knowledge", entries__yaml=broken)
+    [message] = problems_of(folder, renderer)
+    assert "tambahkan figure dengan 'value: 362'" in message
+    assert "atau hapus angka itu dari answer" in message
