@@ -100,7 +100,10 @@ class Renderer:
         lines.append("")
         sources = "; ".join(esc(self.source(s)) for s in knowledge.sources_of(entry))
         lines.append(t("answer.source", sources=sources))
-        lines.append(t("answer.as_of", date=esc(self.date(entry.as_of))))
+        if entry.as_of:
+            lines.append(t("answer.as_of", date=esc(self.date(entry.as_of))))
+        else:
+            lines.append(t("answer.as_of_undated"))
         lines.append(italic(esc(self.signature())))
         return "\n".join(lines)
 

@@ -160,7 +160,7 @@ class Entry(_Model):
     topics: tuple[Ident, ...] = Field(min_length=1)
     related: tuple[Ident, ...] = ()
     sources: tuple[SourceId, ...] = Field(min_length=1)
-    as_of: date
+    as_of: date | None  # the newest claim shown; null only when no source gives a date
     history: tuple[Update, ...] = ()  # older states, newest first
 
 
@@ -249,7 +249,7 @@ class Knowledge:
 
     @property
     def as_of(self) -> date | None:
-        return max((e.as_of for e in self.entries), default=None)
+        return max((e.as_of for e in self.entries if e.as_of), default=None)
 
     def normalizer(self) -> Normalizer:
         return Normalizer(slang=self.slang, fillers=self.fillers)
@@ -725,6 +725,16 @@ def _assemble(
                     },
                 )
             )
+        claim_days = _claim_days(entry, sources)
+        if entry.as_of is not None and entry.as_of not in claim_days:
+            shown = ", ".join(sorted({d.isoformat() for d in claim_days})) or "-"
+            problems.append(
+                Problem(
+                    *where(p, *base, "as_of"),
+                    "as_of_unsourced",
+                    {"id": entry.id, "date": entry.as_of.isoformat(), "dates": shown},
+                )
+            )
         for j, update in enumerate(entry.history):
             for k, ref in enumerate(update.sources):
                 if ref not in sources:
@@ -770,7 +780,7 @@ def allowed_numbers(entry: Entry, sources: dict[str, Source] | None = None) -> s
     their labels, texts and periods, e.g. "SMPN 27", "TA 2025/2026"), the numbers in its
     title, and the dates of its claims (as-of, figures, history and sources, so that
     "menurut Tribun, 31 Juli 2025" is allowed)."""
-    days = [entry.as_of, *(u.date for u in entry.history)]
+    days = [d for d in (entry.as_of, *(u.date for u in entry.history)) if d]
     days += [f.as_of for f in entry.figures if f.as_of]
     if sources:
         days += [d for s in entry.sources if s in sources for d in _dates(sources[s])]
@@ -801,6 +811,15 @@ _SCALES = {
     "milyar": Decimal(10) ** 9,
     "triliun": Decimal(10) ** 12,
 }
+
+
+def _claim_days(entry: Entry, sources: dict[str, Source]) -> set[date]:
+    """The days the entry's claims were made: its sources' dates (and the events they
+    report), its figures' own dates, its history's dates. "Data per" is one of them."""
+    days = {d for s in entry.sources if s in sources for d in _dates(sources[s])}
+    days |= {f.as_of for f in entry.figures if f.as_of}
+    days |= {u.date for u in entry.history}
+    return days
 
 
 def _dates(source: Source) -> list[date]:

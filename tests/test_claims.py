@@ -111,7 +111,7 @@ entries:
       warga balikpapan ada brp]
     topics: [kesehatan]
     sources: [tanpa-tanggal]
-    as_of: 2025-12-31
+    as_of: null
 """
 
 
@@ -159,6 +159,19 @@ def test_an_undated_source_says_so(tmp_path: Path, renderer: Renderer) -> None:
     text = renderer.answer(knowledge.by_id["penduduk"], knowledge, Format.TEXT)
     assert "Niaga.asia, “Halaman tanpa tanggal” (tanpa tanggal)" in text
     assert "📊 Penduduk (proyeksi BPS): 725.440 jiwa (2025)" in text
+    # No date is invented for "data per".
+    assert "🗓️ Data per: sumbernya tidak mencantumkan tanggal" in text
+
+
+def test_check_refuses_a_data_per_date_no_source_gives(
+    tmp_path: Path, renderer: Renderer
+) -> None:
+    invented = ENTRIES.replace("    as_of: null", "    as_of: 2025-12-31")
+    knowledge, problems = check_knowledge(folder(tmp_path, invented))
+    assert knowledge is None
+    [message] = [renderer.problem(p) for p in problems]
+    assert "entri 'penduduk': as_of 2025-12-31 bukan tanggal sumber mana pun" in message
+    assert "'as_of: null' bila sumbernya tak bertanggal" in message
 
 
 def test_check_refuses_a_rival_figure_nobody_marked(tmp_path: Path, renderer: Renderer) -> None:
@@ -185,10 +198,13 @@ def test_check_wants_a_figures_source_listed_on_its_entry(
     )
     knowledge, problems = check_knowledge(folder(tmp_path, stray))
     assert knowledge is None
-    assert [renderer.problem(p) for p in problems] == [
+    messages = [renderer.problem(p) for p in problems]
+    assert (
         "knowledge/entries.yaml:14: entri 'stunting', angka ke-1: sumber "
         "'berandapost-2025-11-13' belum dicantumkan di 'sources:' entri ini; tambahkan di sana"
-    ]
+    ) in messages
+    # ... and its date is no longer one of the entry's sources' dates either.
+    assert any("as_of 2025-11-13 bukan tanggal sumber" in m for m in messages)
 
 
 def test_an_answer_may_cite_its_sources_dates_but_no_other_number(
