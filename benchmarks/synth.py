@@ -740,6 +740,8 @@ def _entry_yaml(e: SynthEntry, rng: random.Random, n_sources: int) -> dict:
         text = template.format(s=rng.choice(s.names), p=p.lower(), a=attr.label, y=e.year)
         if text not in aliases:
             aliases.append(text)
+    source = rng.randrange(n_sources)
+    rng.randint(1, 28)  # the day as_of once took: the rest of the stream stays as it was
     return {
         "id": e.id,
         "kind": s.kind,
@@ -749,9 +751,13 @@ def _entry_yaml(e: SynthEntry, rng: random.Random, n_sources: int) -> dict:
         "questions": aliases,
         "keywords": [s.names[0], p.lower(), *(a.label for a in e.attributes)],
         "topics": [s.topic],
-        "sources": [f"sumber-{rng.randrange(n_sources):02d}"],
-        "as_of": date(e.year, 12, rng.randint(1, 28)),
+        "sources": [f"sumber-{source:02d}"],
+        "as_of": _source_date(source),  # "data per" is the date of the entry's source
     }
+
+
+def _source_date(i: int) -> date:
+    return date(2025, 1 + i % 12, 1 + i % 28)
 
 
 def write_knowledge(folder: Path, n: int, seed: int = 1) -> list[SynthEntry]:
@@ -765,7 +771,7 @@ def write_knowledge(folder: Path, n: int, seed: int = 1) -> list[SynthEntry]:
             "id": f"sumber-{i:02d}",
             "publisher": PUBLISHERS[i % len(PUBLISHERS)],
             "title": f"Laporan Kinerja Tahunan {PUBLISHERS[i % len(PUBLISHERS)]} ({i + 1})",
-            "date": date(2025, 1 + i % 12, 1 + i % 28),
+            "date": _source_date(i),
         }
         for i in range(20)
     ]

@@ -627,11 +627,13 @@ def _assemble(
     generic: set[str] = set()
     smalltalk: dict[str, tuple[str, ...]] = {}
 
-    first: dict[tuple[str, str], tuple[str, int]] = {}  # (kind, id) -> where it is defined
+    # (kind, id) -> the file and path defining it; its line is read only for a problem
+    first: dict[tuple[str, str], tuple[_Parsed, tuple]] = {}
 
     def claim(table: dict, item_id: str, value: Any, p: _Parsed, path: tuple, kind: str) -> None:
         if item_id in table:
-            file, line = first[(kind, item_id)]
+            owner, owner_path = first[(kind, item_id)]
+            file, line = where(owner, *owner_path)
             problems.append(
                 Problem(
                     *where(p, *path),
@@ -641,7 +643,7 @@ def _assemble(
             )
         else:
             table[item_id] = value
-            first[(kind, item_id)] = where(p, *path)
+            first[(kind, item_id)] = (p, path)
 
     for p in parsed:
         for i, entry in enumerate(p.model.entries):
