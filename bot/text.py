@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -540,24 +541,29 @@ def _is_subsequence(short: str, long: str) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _abbreviation_index() -> dict[str, list[tuple[float, str]]]:
+def _abbreviation_index() -> dict[str, list[tuple[bool, str]]]:
     """Everyday words by first letter + consonant skeleton, and by that skeleton less
-    one consonant (writers drop a nasal: "dtg" for "datang"); the commonest first."""
+    one consonant (writers drop a nasal: "dtg" for "datang"); the commonest first, each
+    with whether it is very common. wordfreq's list is sorted by frequency, so its two
+    cut-offs are found by bisection instead of a frequency look-up per word."""
     from wordfreq import top_n_list, zipf_frequency
 
-    index: dict[str, list[tuple[float, str]]] = {}
-    for word in top_n_list("id", ABBREVIATION_WORDS):
+    words = top_n_list("id", ABBREVIATION_WORDS)
+
+    def rank_below(zipf: float) -> int:
+        return bisect_left(words, True, key=lambda w: zipf_frequency(w, "id") < zipf)
+
+    everyday, common = rank_below(ABBREVIATION_ZIPF), rank_below(COMMON_ZIPF)
+    index: dict[str, list[tuple[bool, str]]] = {}
+    for rank, word in enumerate(words[:everyday]):
         if not word.isalpha() or not word.isascii() or len(word) < 3:
             continue
-        zipf = zipf_frequency(word, "id")
-        if zipf < ABBREVIATION_ZIPF:
-            break  # the list is sorted by frequency
         rest = _skeleton(word[1:])
         keys = {rest}
         if len(rest) >= 3:
             keys |= {rest[:i] + rest[i + 1 :] for i in range(len(rest))}
         for key in keys:
-            index.setdefault(word[0] + key, []).append((zipf, word))
+            index.setdefault(word[0] + key, []).append((rank < common, word))
     return index
 
 
@@ -573,7 +579,7 @@ def expand_abbreviation(token: str) -> str | None:
     candidates = _abbreviation_index().get(token[0] + _skeleton(token[1:]), ())
     skeleton = _skeleton(token)
     vowels = len(token) - len(skeleton)
-    for zipf, word in candidates:  # commonest first
+    for very_common, word in candidates:  # commonest first
         if word == token:
             continue
         if (  # letters dropped: "dngn", "bkn", "dtg" (ending as the word ends)
@@ -585,7 +591,7 @@ def expand_abbreviation(token: str) -> str | None:
             return word
         if (  # one vowel changed, dropped or added: "baek", "dateng"
             len(token) >= 4
-            and zipf >= COMMON_ZIPF
+            and very_common
             and _skeleton(word) == skeleton
             and Levenshtein.distance(token, word, score_cutoff=1) <= 1
         ):
