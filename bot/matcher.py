@@ -809,10 +809,25 @@ def _texts(entry: Entry, knowledge: Knowledge) -> tuple[list[str], list[str]]:
     # Its figures' values as residents type them ("77,43", "7.140") and their years.
     strong += [format_number(f.value) for f in entry.figures if f.value is not None]
     strong += [str(f.year) for f in entry.figures if f.year]
-    weak = [entry.answer, *(u.text for u in entry.history), *(f.label for f in entry.figures)]
+    weak = [said(entry.answer), *(said(u.text) for u in entry.history)]
+    weak += [f.label for f in entry.figures]
     # Topic titles are not the entry's words: "Ekspos Akhir Tahun, ..." titles a whole
     # topic, and as words of every entry in it they would make those words common.
     return strong, weak
+
+
+# "Pemenang dan hadiahnya tidak disebut": what an answer says it does not hold.
+_NOT_STATED = re.compile(
+    r"[^.;:]*\b(?:tidak|belum)\s+(?:di)?(?:sebut|sebutkan|menyebut|cantumkan|dicantumkan|"
+    r"rinci|merinci|dirinci|diketahui|muat|dimuat|tersedia|dijelaskan|menjelaskan)\w*[^.;]*[.;]?",
+    re.IGNORECASE,
+)
+
+
+def said(text: str) -> str:
+    """A text without its clauses saying what it does not state: those words must not
+    make the entry the answer to a question about exactly that ("hadiah krenova")."""
+    return _NOT_STATED.sub(" ", text) if "tidak" in text or "belum" in text else text
 
 
 def build_index(knowledge: Knowledge, readings: Readings | None = None) -> Index:
