@@ -27,9 +27,10 @@ from bot.evaluation import (
     sweep,
 )
 from bot.explain import Explanation, explain
-from bot.knowledge import Knowledge, Problem, check_knowledge
+from bot.knowledge import Entry, Knowledge, Problem, check_knowledge
 from bot.locale import Locale
-from bot.matcher import Decision, DecisionKind, Engine
+from bot.matcher import Decision, Engine
+from bot.reply import build_reply
 from bot.reports import groups_csv_bytes, replay_open_groups, stats_chart_png, stats_lines
 from bot.snapshot import open_index
 from bot.storage import Storage
@@ -154,36 +155,26 @@ def _print_problems(problems: list[Problem], locale: Locale, out: TextIO) -> Non
 
 def decision_json(decision: Decision, knowledge: Knowledge, renderer: Renderer) -> dict:
     """The ``ask --json`` contract: one object per question."""
-    entry = decision.entry
-    sources = []
-    if entry is not None:
-        sources = [
+    reply = build_reply(decision, knowledge, renderer.locale)
+    return {
+        "question": reply.question,
+        "kind": reply.kind.value,
+        "id": reply.entry.id if reply.entry else None,
+        "score": round(min(max(reply.score, 0.0), 100.0), 2),
+        "text": renderer.reply(reply, knowledge, Format.TEXT),
+        "sources": [
             {
                 "title": s.title,
                 "publisher": s.publisher,
                 "date": s.date.isoformat() if s.date else None,
                 "url": str(s.url) if s.url else None,
             }
-            for s in knowledge.sources_of(entry)
-        ]
-    options = []
-    if decision.kind is DecisionKind.CHOICES:
-        options = [
-            {
-                "id": m.entry.id,
-                "title": m.entry.title,
-                "text": renderer.answer(m.entry, knowledge, Format.TEXT),
-            }
-            for m in decision.matches
-        ]
-    return {
-        "question": decision.question,
-        "kind": decision.kind.value,
-        "id": entry.id if entry else None,
-        "score": round(min(max(decision.score, 0.0), 100.0), 2),
-        "text": renderer.decision(decision, knowledge, Format.TEXT),
-        "sources": sources,
-        "options": options,
+            for s in reply.sources
+        ],
+        "options": [
+            {"id": e.id, "title": e.title, "text": renderer.answer(e, knowledge, Format.TEXT)}
+            for e in reply.options
+        ],
     }
 
 
@@ -255,7 +246,7 @@ def cmd_chat(args: argparse.Namespace, settings: Settings, locale: Locale) -> in
     exit_words = set(locale.t("cli.chat_exit_words").split())
     date = renderer.date(knowledge.as_of) if knowledge.as_of else "-"
     print(locale.t("cli.chat_welcome", date=date))
-    pending: tuple = ()
+    pending: tuple[Entry, ...] = ()  # the options of the last reply, picked by number
     while True:
         try:
             line = input(locale.t("cli.chat_prompt")).strip()
@@ -267,15 +258,15 @@ def cmd_chat(args: argparse.Namespace, settings: Settings, locale: Locale) -> in
         if not line:
             continue
         if pending and line.isdigit() and 1 <= int(line) <= len(pending):
-            reply = renderer.answer(pending[int(line) - 1].entry, knowledge, Format.TEXT)
+            text = renderer.answer(pending[int(line) - 1], knowledge, Format.TEXT)
             pending = ()
         else:
-            decision = engine.decide(line)
-            reply = renderer.decision(decision, knowledge, Format.TEXT)
-            pending = decision.matches if decision.kind is DecisionKind.CHOICES else ()
+            reply = build_reply(engine.decide(line), knowledge, locale)
+            text = renderer.reply(reply, knowledge, Format.TEXT)
+            pending = reply.options
             if pending:
-                reply += "\n" + locale.t("cli.chat_pick", n=len(pending))
-        print(locale.t("cli.chat_bot"), reply, sep="\n", end="\n\n")
+                text += "\n" + locale.t("cli.chat_pick", n=len(pending))
+        print(locale.t("cli.chat_bot"), text, sep="\n", end="\n\n")
     print(locale.t("cli.chat_bye"))
     return 0
 

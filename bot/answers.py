@@ -14,7 +14,8 @@ from enum import Enum
 
 from bot.knowledge import Entry, Figure, Knowledge, Problem, Source
 from bot.locale import Locale
-from bot.matcher import Decision, DecisionKind
+from bot.matcher import Decision
+from bot.reply import Reply, build_reply
 from bot.text import format_number
 
 
@@ -195,10 +196,6 @@ class Renderer:
         message = self.locale.t(f"check.problem.{problem.code}", **params)
         return f"{problem.file}:{problem.line}: {message}"
 
-    def smalltalk(self, intent: str | None) -> str:
-        key = f"smalltalk.{intent}"
-        return self.locale.t(key if intent and self.locale.has(key) else "smalltalk.default")
-
     def decision(
         self,
         decision: Decision,
@@ -207,24 +204,35 @@ class Renderer:
         *,
         logged: bool = False,
     ) -> str:
-        """The full reply for a decision (used by the CLI; Telegram adds buttons)."""
+        """The full text of the reply to a decision (CLI, eval), options listed."""
+        return self.reply(
+            build_reply(decision, knowledge, self.locale, logged=logged), knowledge, fmt
+        )
+
+    def reply(
+        self,
+        reply: Reply,
+        knowledge: Knowledge,
+        fmt: Format = Format.TEXT,
+        *,
+        buttons: bool = False,
+    ) -> str:
+        """A reply's text. ``buttons``: the medium shows the options and suggestions as
+        buttons, so the text keeps their headings but does not list them."""
+        if reply.entry is not None:
+            return self.answer(reply.entry, knowledge, fmt)
         esc, bold, _ = _markup(fmt)
         t = self.locale.t
-        if decision.kind is DecisionKind.ANSWER and decision.entry:
-            return self.answer(decision.entry, knowledge, fmt)
-        if decision.kind is DecisionKind.SMALLTALK:
-            return self.smalltalk(decision.intent)
-        if decision.kind is DecisionKind.CHOICES:
-            lines = [t("choices.intro")]
+        lines = [t(reply.head or "fallback.offline")]
+        if not buttons:
             lines += [
-                t("choices.option", n=i, title=bold(esc(m.entry.title)))
-                for i, m in enumerate(decision.matches, 1)
+                t("choices.option", n=i, title=bold(esc(e.title)))
+                for i, e in enumerate(reply.options, 1)
             ]
-            return "\n".join(lines)
-        lines = [t("fallback.logged" if logged else "fallback.offline")]
-        if decision.matches:
+        if reply.suggestions:
             lines += ["", t("fallback.suggestions")]
-            lines += [t("fallback.suggestion", title=esc(m.entry.title)) for m in decision.matches]
+            if not buttons:
+                lines += [t("fallback.suggestion", title=esc(e.title)) for e in reply.suggestions]
         return "\n".join(lines)
 
 

@@ -50,7 +50,17 @@ BOT = Path(__file__).resolve().parent
 # (adapters, storage, rendering, settings, the CLI). Any change to one of the others (a
 # new module, or one split into a package, included) makes every old snapshot stale.
 NOT_ENGINE = frozenset(  # modules and packages, by name
-    {"__main__", "answers", "config", "evaluation", "locale", "reports", "storage", "telegram"}
+    {
+        "__main__",
+        "answers",
+        "config",
+        "evaluation",
+        "locale",
+        "reply",
+        "reports",
+        "storage",
+        "telegram",
+    }
 )
 PACKAGES = ("pydantic", "pydantic-core", "PyYAML", "yaml-rs", "rapidfuzz", "wordfreq")
 PREFIX = "index-"

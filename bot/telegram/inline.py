@@ -13,8 +13,7 @@ from telegram.ext import ContextTypes
 
 from bot.answers import Format
 from bot.knowledge import Entry
-from bot.matcher import DecisionKind
-from bot.telegram.keyboards import related
+from bot.reply import build_reply
 from bot.telegram.services import Services, services
 
 MAX_RESULTS = 5
@@ -30,14 +29,8 @@ def _entries_for(query: str, svc: Services) -> list[Entry]:
     exact = next((e for e in knowledge.entries if e.title.casefold() == text.casefold()), None)
     if exact:
         return [exact]
-    decision = svc.engine.decide(text)
-    if decision.kind is DecisionKind.ANSWER and decision.entry:
-        found = [decision.entry, *related(decision.entry, knowledge)]
-    elif decision.kind is DecisionKind.CHOICES:
-        found = [m.entry for m in decision.matches]
-    else:
-        found = []
-    return found[:MAX_RESULTS]
+    reply = build_reply(svc.engine.decide(text), knowledge, svc.locale)
+    return list(reply.cards[:MAX_RESULTS])
 
 
 async def on_inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -6,7 +6,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.knowledge import Entry, Knowledge
 from bot.locale import Locale
-from bot.matcher import Match
+from bot.matcher import DecisionKind, Match
+from bot.reply import Reply, Topics, entry_reply
 from bot.telegram.callbacks import Feedback, OpenEntry, TopicList, TopicPage, encode
 
 PAGE_SIZE = 6
@@ -32,26 +33,48 @@ def share_button(entry: Entry, locale: Locale) -> InlineKeyboardButton:
     return InlineKeyboardButton(locale.t("buttons.share"), switch_inline_query=entry.title)
 
 
-def answer_keyboard(
-    entry: Entry, knowledge: Knowledge, locale: Locale, question_key: str | None
-) -> InlineKeyboardMarkup:
+def reply_keyboard(
+    reply: Reply, knowledge: Knowledge, locale: Locale, question_key: str | None
+) -> InlineKeyboardMarkup | None:
+    """The buttons a reply's intents ask for. ``question_key``: the question the reply
+    answers, which 👍/👎 and the offered options carry (None: nothing to rate)."""
+    if reply.topics is Topics.MENU:
+        return topics_keyboard(knowledge, locale)
+    rows = _rows(reply, locale, question_key)
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def _rows(
+    reply: Reply, locale: Locale, question_key: str | None
+) -> list[list[InlineKeyboardButton]]:
     rows: list[list[InlineKeyboardButton]] = []
     first = []
-    if question_key:
+    if reply.entry is not None and reply.feedback and question_key:
         first += [
             InlineKeyboardButton(
                 locale.t("buttons.helpful"),
-                callback_data=encode(Feedback(1, question_key, entry.id)),
+                callback_data=encode(Feedback(1, question_key, reply.entry.id)),
             ),
             InlineKeyboardButton(
                 locale.t("buttons.not_helpful"),
-                callback_data=encode(Feedback(-1, question_key, entry.id)),
+                callback_data=encode(Feedback(-1, question_key, reply.entry.id)),
             ),
         ]
-    first.append(share_button(entry, locale))
-    rows.append(first)
-    rows += [[open_button(r, locale)] for r in related(entry, knowledge)]
-    return InlineKeyboardMarkup(rows)
+    if reply.entry is not None and reply.share:
+        first.append(share_button(reply.entry, locale))
+    if first:
+        rows.append(first)
+    rows += [[open_button(e, locale)] for e in reply.related]
+    rows += [[open_button(e, locale, question_key)] for e in reply.offered]
+    if reply.topics is Topics.BUTTON:
+        rows.append([topics_button(locale)])
+    return rows
+
+
+def answer_keyboard(
+    entry: Entry, knowledge: Knowledge, locale: Locale, question_key: str | None
+) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(_rows(entry_reply(entry, knowledge), locale, question_key))
 
 
 def after_feedback_keyboard(
@@ -60,25 +83,26 @@ def after_feedback_keyboard(
     return answer_keyboard(entry, knowledge, locale, question_key=None)
 
 
-def related(entry: Entry, knowledge: Knowledge, limit: int = 3) -> list[Entry]:
-    found = (knowledge.entry(r) for r in entry.related)
-    return [e for e in found if e is not None][:limit]
-
-
 def matches_keyboard(
     matches: tuple[Match, ...], locale: Locale, question_key: str | None = None
 ) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[open_button(m.entry, locale, question_key)] for m in matches])
+    """The "Maksud Anda?" buttons for ``matches``."""
+    reply = Reply(DecisionKind.CHOICES, options=tuple(m.entry for m in matches))
+    return InlineKeyboardMarkup(_rows(reply, locale, question_key))
 
 
 def fallback_keyboard(
     matches: tuple[Match, ...], locale: Locale, question_key: str | None = None
 ) -> InlineKeyboardMarkup:
-    rows = [[open_button(m.entry, locale, question_key)] for m in matches]
-    rows.append(
-        [InlineKeyboardButton(locale.t("buttons.topics"), callback_data=encode(TopicList()))]
+    """A fallback's suggestions and the topics button."""
+    reply = Reply(
+        DecisionKind.FALLBACK, suggestions=tuple(m.entry for m in matches), topics=Topics.BUTTON
     )
-    return InlineKeyboardMarkup(rows)
+    return InlineKeyboardMarkup(_rows(reply, locale, question_key))
+
+
+def topics_button(locale: Locale) -> InlineKeyboardButton:
+    return InlineKeyboardButton(locale.t("buttons.topics"), callback_data=encode(TopicList()))
 
 
 def topics_keyboard(knowledge: Knowledge, locale: Locale) -> InlineKeyboardMarkup:
@@ -107,7 +131,7 @@ def topic_page_keyboard(
                 locale.t("buttons.previous"), callback_data=encode(TopicPage(topic_id, page - 1))
             )
         )
-    nav.append(InlineKeyboardButton(locale.t("buttons.topics"), callback_data=encode(TopicList())))
+    nav.append(topics_button(locale))
     if page < pages - 1:
         nav.append(
             InlineKeyboardButton(

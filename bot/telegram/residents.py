@@ -10,7 +10,8 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.answers import Format
-from bot.matcher import Decision, DecisionKind
+from bot.matcher import Decision
+from bot.reply import build_reply, entry_reply
 from bot.storage import StorageError
 from bot.telegram import keyboards
 from bot.telegram.callbacks import (
@@ -157,30 +158,11 @@ async def answer_question(
 
 async def reply_decision(message: Message, svc: Services, decision: Decision, key: str) -> None:
     knowledge = svc.engine.knowledge
-    locale = svc.locale
-    if decision.kind is DecisionKind.ANSWER and decision.entry:
-        entry = decision.entry
-        await message.reply_text(
-            svc.renderer.answer(entry, knowledge, Format.HTML),
-            reply_markup=keyboards.answer_keyboard(entry, knowledge, locale, key),
-        )
-    elif decision.kind is DecisionKind.CHOICES:
-        await message.reply_text(
-            svc.t("choices.intro"),
-            reply_markup=keyboards.matches_keyboard(decision.matches, locale, key),
-        )
-    elif decision.kind is DecisionKind.SMALLTALK:
-        markup = None
-        if decision.intent in ("greeting", "capabilities"):
-            markup = keyboards.topics_keyboard(knowledge, locale)
-        await message.reply_text(svc.renderer.smalltalk(decision.intent), reply_markup=markup)
-    else:
-        text = svc.t("fallback.logged")
-        if decision.matches:
-            text += "\n\n" + svc.t("fallback.suggestions")
-        await message.reply_text(
-            text, reply_markup=keyboards.fallback_keyboard(decision.matches, locale, key)
-        )
+    reply = build_reply(decision, knowledge, svc.locale, logged=True)
+    await message.reply_text(
+        svc.renderer.reply(reply, knowledge, Format.HTML, buttons=True),
+        reply_markup=keyboards.reply_keyboard(reply, knowledge, svc.locale, key),
+    )
 
 
 async def on_non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -235,11 +217,12 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
                 # Opened from "Maksud Anda?" or a suggestion: 👍/👎 rate that question.
                 if question_key and not svc.genuine_key(question_key):
                     question_key = None
+                reply = entry_reply(entry, knowledge)
                 await context.bot.send_message(
                     query.message.chat.id,
-                    svc.renderer.answer(entry, knowledge, Format.HTML),
-                    reply_markup=keyboards.answer_keyboard(
-                        entry, knowledge, svc.locale, question_key
+                    svc.renderer.reply(reply, knowledge, Format.HTML, buttons=True),
+                    reply_markup=keyboards.reply_keyboard(
+                        reply, knowledge, svc.locale, question_key
                     ),
                 )
         case Feedback(value, question_key, entry_id) if (
