@@ -19,6 +19,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import product
 from pathlib import Path
 from typing import Literal
 
@@ -233,18 +234,25 @@ def evaluate(engine: Engine, cases: Iterable[Case], render=None) -> Report:
 SWEEP_ANSWER = (40.0, 45.0, 50.0, 55.0, 60.0)
 SWEEP_MARGIN = (3.0, 6.0, 10.0)
 SWEEP_UNCOVERED = (2.0, 3.0, 99.0)
+SWEEP_COVERAGE = (0.5, 0.55, 0.6)
 
 
 def sweep(index, cases: list[Case], render) -> list[dict[str, float | str]]:
     """The eval's headline rates for every point of a threshold grid (answer score,
-    margin over the runner-up, weight of an uncovered word), on one built index."""
+    margin over the runner-up, weight of an uncovered word, coverage floor), on one
+    built index."""
     from bot.matcher import Thresholds
 
     rows: list[dict[str, float | str]] = []
     for answer in SWEEP_ANSWER:
         for margin in SWEEP_MARGIN:
-            for uncovered in SWEEP_UNCOVERED:
-                th = Thresholds(answer=answer, margin=margin, uncovered_weight=uncovered)
+            for uncovered, coverage in product(SWEEP_UNCOVERED, SWEEP_COVERAGE):
+                th = Thresholds(
+                    answer=answer,
+                    margin=margin,
+                    uncovered_weight=uncovered,
+                    coverage_floor=coverage,
+                )
                 report = evaluate(Engine(index, th), cases, render)
                 answered = report.of(*ANSWERED_TYPES) + report.of(*ANSWERED_TYPES, set="city")
                 abstain = report.of("out_of_scope", "near_miss") + report.of(
@@ -255,6 +263,7 @@ def sweep(index, cases: list[Case], render) -> list[dict[str, float | str]]:
                         "answer": answer,
                         "margin": margin,
                         "uncovered": uncovered,
+                        "coverage": coverage,
                         "accuracy": report.rate(answered, lambda o: o.correct),
                         "choices": report.rate(
                             answered, lambda o: o.decision.kind is DecisionKind.CHOICES

@@ -118,7 +118,7 @@ class Thresholds:
     max_choices: int = 3
     suggest: float = 30.0  # fallback suggestions ("mungkin ini yang dicari") ...
     suggest_coverage: float = 0.5  # ... from entries explaining this much of the question
-    coverage_floor: float = 0.5  # never answer if less of the question is explained
+    coverage_floor: float = 0.55  # never answer if less of the question is explained
     uncovered_weight: float = 99.0  # a word other entries hold, this heavy, must be covered
 
 
