@@ -41,6 +41,8 @@ from bot.locale import Locale
 from bot.matcher import Engine
 from bot.storage import Storage, StorageUnavailable
 from bot.telegram import inline, residents, staff
+from bot.telegram.callbacks import STAFF_PATTERN
+from bot.telegram.commands import Scope, in_scope, menu
 from bot.telegram.delivery import TelegramBot
 from bot.telegram.ratelimit import RetryingRateLimiter, is_transient
 from bot.telegram.services import FloodGuard, Services, services
@@ -48,8 +50,9 @@ from bot.telegram.updates import GuardedUpdater
 
 log = logging.getLogger(__name__)
 
-RESIDENT_COMMANDS = ("tanya", "topik", "bantuan", "start")
-STAFF_COMMANDS = ("belumterjawab", "jawab", "abaikan", "ekspor", "statistik", "muatulang")
+# The command menus' names, from the one command table.
+RESIDENT_COMMANDS = tuple(c.menu_name for c in in_scope(Scope.RESIDENT))
+STAFF_COMMANDS = tuple(c.menu_name for c in in_scope(Scope.STAFF))
 PRIVATE = filters.ChatType.PRIVATE
 GROUPS = filters.ChatType.GROUPS
 MESSAGES = filters.UpdateType.MESSAGE | filters.UpdateType.EDITED_MESSAGE
@@ -120,12 +123,14 @@ def _add_handlers(app: Application) -> None:
     # 0: a button press without data (missing, empty, or a game button) is a stale menu
     # for everyone; before the staff handlers, whose pattern PTB skips when data is empty.
     app.add_handler(DatalessButton(residents.on_callback))
-    # Commands, staff first so their names can't be shadowed.
-    staff.add_handlers(app)
-    app.add_handler(CommandHandler("start", residents.start, filters=MESSAGES))
-    app.add_handler(CommandHandler(["bantuan", "help"], residents.help_command, filters=MESSAGES))
-    app.add_handler(CommandHandler("topik", residents.topics_command, filters=MESSAGES))
-    app.add_handler(CommandHandler("tanya", residents.ask_command, filters=MESSAGES))
+    # Commands, staff first so their names can't be shadowed; staff buttons with them.
+    for command in in_scope(Scope.STAFF):
+        app.add_handler(CommandHandler(list(command.names), staff.staff_only(command.handler)))
+    app.add_handler(
+        CallbackQueryHandler(staff.staff_only(staff.on_staff_button), pattern=STAFF_PATTERN)
+    )
+    for command in in_scope(Scope.RESIDENT):
+        app.add_handler(CommandHandler(list(command.names), command.handler, filters=MESSAGES))
     app.add_handler(MessageHandler(filters.COMMAND & PRIVATE & MESSAGES, residents.unknown_command))
 
     # Buttons and inline mode.
@@ -240,22 +245,17 @@ async def _set_commands(app: Application, svc: Services) -> None:
     """Residents see their commands everywhere; staff commands only in staff chats.
     The menu is a convenience: failing to set it never stops the bot from starting."""
 
-    def commands(names: tuple[str, ...]) -> list[BotCommand]:
-        return [BotCommand(n, svc.t(f"commands.{n}")) for n in names]
+    def commands(scope: Scope) -> list[BotCommand]:
+        return [BotCommand(c.menu_name, svc.t(c.description)) for c in menu(scope)]
 
     staff_chats = {*svc.settings.staff_ids}
     if svc.settings.staff_chat_id is not None:
         staff_chats.add(svc.settings.staff_chat_id)
-    menus: list[tuple[BotCommandScope, tuple[str, ...]]] = [
-        (BotCommandScopeDefault(), RESIDENT_COMMANDS)
-    ]
-    menus += [
-        (BotCommandScopeChat(chat_id), RESIDENT_COMMANDS + STAFF_COMMANDS)
-        for chat_id in sorted(staff_chats)
-    ]
-    for scope, names in menus:
+    menus: list[tuple[BotCommandScope, Scope]] = [(BotCommandScopeDefault(), Scope.RESIDENT)]
+    menus += [(BotCommandScopeChat(chat_id), Scope.STAFF) for chat_id in sorted(staff_chats)]
+    for scope, who in menus:
         try:
-            await app.bot.set_my_commands(commands(names), scope=scope)
+            await app.bot.set_my_commands(commands(who), scope=scope)
         except TelegramError as exc:  # e.g. staff who never opened the bot; a network blip
             log.warning("could not set the command menu (%s): %s", scope.type, exc)
 

@@ -53,33 +53,47 @@ class StaffIgnore:
 
 Callback = OpenEntry | Feedback | TopicPage | TopicList | StaffPage | StaffIgnore
 
+# Each kind's prefix: this module owns them; handlers route on STAFF_PATTERN.
+PREFIX: dict[type, str] = {
+    OpenEntry: "a",
+    Feedback: "f",
+    TopicPage: "t",
+    TopicList: "tl",
+    StaffPage: "su",
+    StaffIgnore: "si",
+}
+STAFF_KINDS = (StaffPage, StaffIgnore)  # pressed by staff only: the staff handler takes them
+STAFF_PATTERN = "^(?:" + "|".join(re.escape(PREFIX[kind]) for kind in STAFF_KINDS) + "):"
+
+_P = PREFIX
 # [0-9], not \d: \d also matches non-ASCII digits ("٣"), which int() accepts.
 _PATTERNS: list[tuple[re.Pattern[str], type]] = [
-    (re.compile(rf"a:({_ID})(?::({_KEY}))?"), OpenEntry),
-    (re.compile(rf"f:([+-]):({_KEY}):({_ID})"), Feedback),
-    (re.compile(rf"t:({_ID}):([0-9]{{1,3}})"), TopicPage),
-    (re.compile(r"tl"), TopicList),
-    (re.compile(r"su:([0-9]{1,4})"), StaffPage),
-    (re.compile(r"si:([0-9]{1,12})"), StaffIgnore),
+    (re.compile(rf"{_P[OpenEntry]}:({_ID})(?::({_KEY}))?"), OpenEntry),
+    (re.compile(rf"{_P[Feedback]}:([+-]):({_KEY}):({_ID})"), Feedback),
+    (re.compile(rf"{_P[TopicPage]}:({_ID}):([0-9]{{1,3}})"), TopicPage),
+    (re.compile(_P[TopicList]), TopicList),
+    (re.compile(rf"{_P[StaffPage]}:([0-9]{{1,4}})"), StaffPage),
+    (re.compile(rf"{_P[StaffIgnore]}:([0-9]{{1,12}})"), StaffIgnore),
 ]
 
 
 def encode(callback: Callback) -> str:
+    prefix = PREFIX[type(callback)]
     match callback:
         case OpenEntry(entry_id, None):
-            data = f"a:{entry_id}"
+            data = f"{prefix}:{entry_id}"
         case OpenEntry(entry_id, key):
-            data = f"a:{entry_id}:{key}"
+            data = f"{prefix}:{entry_id}:{key}"
         case Feedback(value, key, entry_id):
-            data = f"f:{'+' if value > 0 else '-'}:{key}:{entry_id}"
+            data = f"{prefix}:{'+' if value > 0 else '-'}:{key}:{entry_id}"
         case TopicPage(topic_id, page):
-            data = f"t:{topic_id}:{page}"
+            data = f"{prefix}:{topic_id}:{page}"
         case TopicList():
-            data = "tl"
+            data = prefix
         case StaffPage(page):
-            data = f"su:{page}"
+            data = f"{prefix}:{page}"
         case StaffIgnore(group_id):
-            data = f"si:{group_id}"
+            data = f"{prefix}:{group_id}"
     if len(data.encode()) > MAX_BYTES:
         raise ValueError(f"callback data over {MAX_BYTES} bytes: {data!r}")
     return data
@@ -97,7 +111,7 @@ def decode(data: str | None) -> Callback | None:
             return Feedback(1 if groups[0] == "+" else -1, groups[1], groups[2])
         if kind is TopicPage:
             return TopicPage(groups[0], int(groups[1]))
-        if kind in (StaffPage, StaffIgnore):
+        if kind in STAFF_KINDS:
             return kind(int(groups[0]))
         return kind(*groups)
     return None

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.knowledge import Entry, Knowledge
 from bot.locale import Locale
 from bot.matcher import DecisionKind, Match
 from bot.reply import Reply, Topics, entry_reply
-from bot.telegram.callbacks import Feedback, OpenEntry, TopicList, TopicPage, encode
+from bot.telegram.callbacks import Callback, Feedback, OpenEntry, TopicList, TopicPage, encode
 
-PAGE_SIZE = 6
+PAGE_SIZE = 6  # entries per page of a topic
 BUTTON_CHARS = 60
+T = TypeVar("T")
 
 
 def _label(text: str) -> str:
@@ -117,26 +122,57 @@ def topics_keyboard(knowledge: Knowledge, locale: Locale) -> InlineKeyboardMarku
     return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
 
 
+@dataclass(frozen=True)
+class Paging:
+    """One page of a list shown ``size`` items at a time (a page out of range is the
+    nearest one)."""
+
+    page: int
+    pages: int
+    size: int
+
+    @classmethod
+    def of(cls, total: int, page: int, size: int) -> Paging:
+        pages = max(1, -(-total // size))
+        return cls(min(max(page, 0), pages - 1), pages, size)
+
+    @property
+    def offset(self) -> int:
+        return self.page * self.size
+
+    def window(self, items: Sequence[T]) -> Sequence[T]:
+        return items[self.offset : self.offset + self.size]
+
+    def nav(
+        self,
+        locale: Locale,
+        to: Callable[[int], Callback],
+        middle: Sequence[InlineKeyboardButton] = (),
+    ) -> list[InlineKeyboardButton]:
+        """The navigation row: "◀️ Sebelumnya" and "Berikutnya ▶️" where there is a page
+        to go to (``to`` makes a page's callback), ``middle`` between them."""
+        row = []
+        if self.page > 0:
+            row.append(
+                InlineKeyboardButton(
+                    locale.t("buttons.previous"), callback_data=encode(to(self.page - 1))
+                )
+            )
+        row += middle
+        if self.page < self.pages - 1:
+            row.append(
+                InlineKeyboardButton(
+                    locale.t("buttons.next"), callback_data=encode(to(self.page + 1))
+                )
+            )
+        return row
+
+
 def topic_page_keyboard(
     knowledge: Knowledge, topic_id: str, page: int, locale: Locale
 ) -> InlineKeyboardMarkup:
     entries = knowledge.in_topic(topic_id)
-    pages = max(1, -(-len(entries) // PAGE_SIZE))
-    page = min(max(page, 0), pages - 1)
-    rows = [[open_button(e, locale)] for e in entries[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]]
-    nav = []
-    if page > 0:
-        nav.append(
-            InlineKeyboardButton(
-                locale.t("buttons.previous"), callback_data=encode(TopicPage(topic_id, page - 1))
-            )
-        )
-    nav.append(topics_button(locale))
-    if page < pages - 1:
-        nav.append(
-            InlineKeyboardButton(
-                locale.t("buttons.next"), callback_data=encode(TopicPage(topic_id, page + 1))
-            )
-        )
-    rows.append(nav)
+    paging = Paging.of(len(entries), page, PAGE_SIZE)
+    rows = [[open_button(e, locale)] for e in paging.window(entries)]
+    rows.append(paging.nav(locale, lambda p: TopicPage(topic_id, p), [topics_button(locale)]))
     return InlineKeyboardMarkup(rows)

@@ -19,18 +19,19 @@ from functools import wraps
 from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram.constants import ChatType
 from telegram.error import ChatMigrated, Forbidden, TelegramError
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+from telegram.ext import ContextTypes
 
 from bot.reports import csv_bytes, stats_chart_png, stats_lines
 from bot.snapshot import open_index
 from bot.storage import Group, StorageError
 from bot.telegram.callbacks import StaffIgnore, StaffPage, decode, encode
+from bot.telegram.keyboards import Paging
 from bot.telegram.messages import edit_text, send_long
 from bot.telegram.services import Services, services
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 5
+PAGE_SIZE = 5  # groups per page of /belumterjawab
 REPLY_PAUSE = 0.05  # between recipients of a staff answer, on top of the rate limiter
 CATCH_UP_SECONDS = 2.0  # at most this long to commit buffered questions before a staff view
 
@@ -77,20 +78,6 @@ def _staff_chat(svc: Services, chat: Chat | None) -> bool:
     return chat.type == ChatType.PRIVATE or chat.id == svc.settings.staff_chat_id
 
 
-def add_handlers(app: Application) -> None:
-    commands: list[tuple[tuple[str, str], Handler]] = [
-        (("unanswered", "belumterjawab"), unanswered),
-        (("reply", "jawab"), reply),
-        (("ignore", "abaikan"), ignore),
-        (("export", "ekspor"), export),
-        (("stats", "statistik"), stats),
-        (("reload", "muatulang"), reload_knowledge),
-    ]
-    for names, handler in commands:
-        app.add_handler(CommandHandler(list(names), staff_only(handler)))
-    app.add_handler(CallbackQueryHandler(staff_only(on_staff_button), pattern=r"^s[ui]:"))
-
-
 def _int_arg(
     context: ContextTypes.DEFAULT_TYPE, index: int, default: int | None = None
 ) -> int | None:
@@ -119,10 +106,9 @@ async def _unanswered_page(svc: Services, page: int) -> tuple[str, InlineKeyboar
     total = await svc.storage.count_open_groups()
     if total == 0:
         return svc.t("staff.none_open"), None
-    pages = -(-total // PAGE_SIZE)
-    page = min(max(page, 0), pages - 1)
-    groups = await svc.storage.open_groups(limit=PAGE_SIZE, offset=page * PAGE_SIZE)
-    lines = [svc.t("staff.open_header", total=total, page=page + 1, pages=pages)]
+    paging = Paging.of(total, page, PAGE_SIZE)
+    groups = await svc.storage.open_groups(limit=PAGE_SIZE, offset=paging.offset)
+    lines = [svc.t("staff.open_header", total=total, page=paging.page + 1, pages=paging.pages)]
     lines += [_group_line(svc, g) for g in groups]
     lines.append(svc.t("staff.open_hint"))
     rows = [
@@ -133,17 +119,7 @@ async def _unanswered_page(svc: Services, page: int) -> tuple[str, InlineKeyboar
         ]
         for g in groups
     ]
-    nav = []
-    if page > 0:
-        nav.append(
-            InlineKeyboardButton(
-                svc.t("buttons.previous"), callback_data=encode(StaffPage(page - 1))
-            )
-        )
-    if page < pages - 1:
-        nav.append(
-            InlineKeyboardButton(svc.t("buttons.next"), callback_data=encode(StaffPage(page + 1)))
-        )
+    nav = paging.nav(svc.locale, StaffPage)
     if nav:
         rows.append(nav)
     return "\n\n".join(lines), InlineKeyboardMarkup(rows)

@@ -24,6 +24,7 @@ from bot.matcher import DecisionKind, Engine
 from bot.paths import KNOWLEDGE_DIR
 from bot.storage import Storage
 from bot.telegram.app import build_application
+from bot.telegram.commands import Scope, in_scope
 from tests.support.fake_api import BOT_USER, TEST_TOKEN, Call
 from tests.support.recording import RecordingRequest, process
 from tests.support.updates import make_callback_update
@@ -52,15 +53,9 @@ OUT_OF_SCOPE = (
 VAGUE = ("jaminan", "air", "berapa jumlah penduduk balikpapan", "anggaran", "program")
 
 
-STAFF_NAMES = [
-    ("unanswered", "belumterjawab"),
-    ("reply", "jawab"),
-    ("ignore", "abaikan"),
-    ("export", "ekspor"),
-    ("stats", "statistik"),
-    ("reload", "muatulang"),
-]
-ALL_STAFF_COMMANDS = [name for pair in STAFF_NAMES for name in pair]
+# Every name of every staff command (English and Indonesian), from the bot's own table.
+STAFF_NAMES = [command.names for command in in_scope(Scope.STAFF)]
+ALL_STAFF_COMMANDS = [name for names in STAFF_NAMES for name in names]
 
 
 @dataclasses.dataclass
