@@ -484,6 +484,20 @@ def cmd_stats(args: argparse.Namespace, settings: Settings, locale: Locale) -> i
     return asyncio.run(_with_storage(settings, work))
 
 
+def cmd_review(args: argparse.Namespace, settings: Settings, locale: Locale) -> int:
+    """How robust the new or changed entries are, before /muatulang (bot/review.py)."""
+    from bot.review import review
+
+    knowledge, problems = check_knowledge(settings.knowledge_dir)
+    if knowledge is None:
+        _print_problems(problems, locale, sys.stdout)
+        print(locale.t("check.summary", count=len(problems)))
+        return 1
+    code, lines = review(knowledge, settings.knowledge_dir, args.ids, settings.db_path, locale)
+    print("\n".join(lines), file=sys.stdout if code == 0 else sys.stderr)
+    return code
+
+
 COMMANDS: Final[dict[str, CliCommand]] = {
     c.name: c
     for c in (
@@ -578,6 +592,22 @@ COMMANDS: Final[dict[str, CliCommand]] = {
                 arg("--days", type=int, default=7, help="window in days (default 7)"),
                 arg("--png", type=Path, metavar="FILE", help="also save the chart as PNG"),
             ),
+            uses_log=True,
+        ),
+        CliCommand(
+            "review",
+            "how robust new or changed entries are (leave-one-out, variants, changed "
+            "decisions), before /muatulang",
+            cmd_review,
+            (
+                arg(
+                    "ids",
+                    nargs="*",
+                    metavar="ENTRY_ID",
+                    help="entries to review (default: those added or changed since HEAD)",
+                ),
+            ),
+            variables=KNOWLEDGE_VARS,
             uses_log=True,
         ),
     )
