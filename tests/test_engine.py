@@ -85,10 +85,21 @@ def test_resident_questions_are_answered(engine: Engine, question: str, entry_id
         "resep rendang padang",
         "asdfghjkl",
         "Apakah tujuan dibentuknya Pita Maha?",
+        "lowongan kerja pemkot",  # generic words ("pemkot") carry no match
+        "apa ibukota kalimantan timur",
     ],
 )
 def test_out_of_scope_is_never_answered(engine: Engine, question: str) -> None:
     assert engine.decide(question).kind is DecisionKind.FALLBACK
+
+
+@pytest.mark.parametrize("question", ["kenapa air laut asin", "kenapa langit warnanya biru"])
+def test_a_general_question_sharing_a_word_or_two_is_not_answered(
+    engine: Engine, question: str
+) -> None:
+    # "air" and "laut" are in a flood entry, "warna biru" in the uniforms one: the
+    # rest of the question is not, so it is at most offered, never answered.
+    assert engine.decide(question).kind is not DecisionKind.ANSWER
 
 
 @pytest.mark.parametrize(
