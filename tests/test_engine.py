@@ -93,7 +93,9 @@ def test_out_of_scope_is_never_answered(engine: Engine, question: str) -> None:
     assert engine.decide(question).kind is DecisionKind.FALLBACK
 
 
-@pytest.mark.parametrize("question", ["kenapa air laut asin", "universitas terbaik di indonesia apa"])
+@pytest.mark.parametrize(
+    "question", ["kenapa air laut asin", "universitas terbaik di indonesia apa"]
+)
 def test_a_general_question_sharing_a_word_or_two_is_not_answered(
     engine: Engine, question: str
 ) -> None:
