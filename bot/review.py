@@ -215,10 +215,9 @@ class EntryReview:
 
 
 def _rate(probes: Sequence[Probe]) -> float:
-    """Share found: an answer counts whole, being among the options offered half (the
-    resident still sees it, one tap away)."""
-    score = sum(1.0 if p.found else 0.5 if p.offered else 0.0 for p in probes)
-    return score / len(probes) if probes else 0.0
+    """Share answered by the entry (being among the options offered is shown, but is
+    not found: the resident has to pick it)."""
+    return sum(p.found for p in probes) / len(probes) if probes else 0.0
 
 
 def variants(question: str, knowledge: Knowledge) -> list[tuple[str, str]]:
@@ -299,12 +298,19 @@ def _keyword_hints(engine: Engine, review: EntryReview) -> list[str]:
                 and token not in knowledge.fillers
                 and token not in knowledge.details  # a detail is claimed only from a source
                 and token not in knowledge.quantities
-                and not all(is_function_word(w) or is_general_word(w) for w in word.split())
+                and not all(_common(w) for w in word.split())
             ):
                 hints.append(word)
     # The rarest first: they tell this entry apart; common ones would take others' questions.
     index = engine.index
     return sorted(hints, key=lambda w: -sum(index.weight(p) for p in w.split()))
+
+
+def _common(word: str) -> bool:
+    """Everyday Indonesian, or an English function word ("not"): never a keyword."""
+    from wordfreq import zipf_frequency
+
+    return is_function_word(word) or is_general_word(word) or zipf_frequency(word, "en") >= 6
 
 
 def eval_cases(city: Path = SHARED_CITY) -> list[Case]:
@@ -424,6 +430,12 @@ def _percent(part: int, whole: int) -> str:
     return f"{round(100 * part / whole)}%" if whole else "-"
 
 
+def _offered(lines: list[str], probes: Sequence[Probe], locale) -> None:
+    offered = sum(p.offered for p in probes)
+    if offered:
+        lines.append(locale.t("review.offered", n=offered))
+
+
 def _more(lines: list[str], left: int, locale) -> None:
     if left > 0:
         lines.append(locale.t("review.more", n=left))
@@ -437,6 +449,7 @@ def entry_lines(review: EntryReview, locale, compared: bool) -> list[str]:
     found = sum(p.found for p in review.held_out)
     total = len(review.held_out)
     lines.append(t("review.held_out", found=found, total=total, percent=_percent(found, total)))
+    _offered(lines, review.held_out, locale)
     missed = [p for p in review.held_out if not p.found]
     for probe in missed[:SHOWN]:
         lines.append(
@@ -447,6 +460,7 @@ def entry_lines(review: EntryReview, locale, compared: bool) -> list[str]:
     found = sum(p.found for p in review.variants)
     total = len(review.variants)
     lines.append(t("review.variants", found=found, total=total, percent=_percent(found, total)))
+    _offered(lines, review.variants, locale)
     missed = [p for p in review.variants if not p.found]
     for probe in missed[:SHOWN]:
         lines.append(
