@@ -210,12 +210,7 @@ class Renderer:
         )
 
     def reply(
-        self,
-        reply: Reply,
-        knowledge: Knowledge,
-        fmt: Format = Format.TEXT,
-        *,
-        buttons: bool = False,
+        self, reply: Reply, knowledge: Knowledge, fmt: Format = Format.TEXT, buttons: bool = False
     ) -> str:
         """A reply's text. ``buttons``: the medium shows the options and suggestions as
         buttons, so the text keeps their headings but does not list them."""

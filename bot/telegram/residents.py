@@ -24,6 +24,7 @@ from bot.telegram.callbacks import (
     decode,
 )
 from bot.telegram.messages import edit_markup, edit_text
+from bot.telegram.ratelimit import FloodVerdict
 from bot.telegram.services import Services, services
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,9 @@ async def flood_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if svc.settings.is_staff(user.id) or not _addressed_to_bot(update, context.bot.id):
         return
     verdict = svc.flood.check(user.id)
-    if verdict == "ok":
+    if verdict is FloodVerdict.OK:
         return
-    if verdict == "warn":
+    if verdict is FloodVerdict.WARN:
         if update.callback_query:
             await update.callback_query.answer(svc.t("flood.notice"), show_alert=True)
         elif (
@@ -152,7 +153,7 @@ async def answer_question(
 ) -> None:
     svc = services(context)
     decision = svc.engine.decide(question)
-    key = svc.log(update, decision)
+    key = svc.record_question(update, decision)
     await reply_decision(update.effective_message, svc, decision, key)
 
 

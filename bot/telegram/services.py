@@ -117,8 +117,6 @@ class Services:
         )
         return key
 
-    log = record_question  # the old name, until bot/telegram/residents.py calls the new one
-
 
 def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
     return context.application.bot_data["services"]
