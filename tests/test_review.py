@@ -240,3 +240,32 @@ def test_variants_of_a_question() -> None:
     # Every variant still reads as the question does for the engine, or nearly.
     engine = Engine(knowledge)
     assert engine.decide(made["upper"]).entry == engine.decide(question).entry
+
+
+def test_how_a_changed_decision_concerns_an_entry() -> None:
+    from bot.matcher import Decision, DecisionKind, Match
+    from bot.review import Change
+
+    knowledge = load_knowledge(KNOWLEDGE_DIR)
+    new, other = knowledge.by_id["wifi-gratis"], knowledge.by_id["wifi-gratis-titik"]
+
+    def answer(entry) -> Decision:
+        return Decision(DecisionKind.ANSWER, "q", "q", (Match(entry, 80.0, 1.0),))
+
+    fallback = Decision(DecisionKind.FALLBACK, "q", "q")
+    choices = Decision(
+        DecisionKind.CHOICES, "q", "q", (Match(other, 48.0, 0.8), Match(new, 45.0, 0.8))
+    )
+    kinds = {
+        "stolen": Change("q", "eval", answer(other), answer(new)),
+        "answered": Change("q", "log", fallback, answer(new)),
+        "lost": Change("q", "eval", answer(new), answer(other)),
+        "abstained": Change("q", "eval", answer(other), choices),
+        "offered": Change("q", "log", fallback, choices),
+    }
+    for kind, change in kinds.items():
+        assert change.kind_for(new.id) == kind, kind
+    # The other entry's view of the same changes.
+    assert kinds["stolen"].kind_for(other.id) == "lost"
+    assert kinds["lost"].kind_for(other.id) == "stolen"
+    assert kinds["answered"].kind_for(other.id) is None
