@@ -110,27 +110,38 @@ def _settings(command: CliCommand, args: argparse.Namespace, env: Mapping[str, s
     return settings
 
 
+KNOWLEDGE_HELP = "knowledge folder (default: $BOT_KNOWLEDGE_DIR or knowledge/)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser, built from COMMANDS."""
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # Staff run these: their --help is in Indonesian (locales/id.yaml, cli.staff_help).
+    locale = Locale.load()
     for command in COMMANDS.values():
-        p = sub.add_parser(command.name, help=command.help, description=command.help)
+        said = locale.section(f"cli.staff_help.{command.name}")
+        description = said.get("description", command.help)
+        p = sub.add_parser(command.name, help=description, description=description)
         p.add_argument(
             "--knowledge",
             type=Path,
             metavar="DIR",
-            help="knowledge folder (default: $BOT_KNOWLEDGE_DIR or knowledge/)",
+            help=said.get("knowledge", KNOWLEDGE_HELP),
         )
         if command.uses_log:
             p.add_argument(
                 "--db",
                 type=Path,
                 metavar="FILE",
-                help="question log (default: $BOT_DB_PATH or data/bot.db)",
+                help=said.get("db", "question log (default: $BOT_DB_PATH or data/bot.db)"),
             )
         for argument in command.arguments:
-            p.add_argument(*argument.flags, **argument.options)
+            options = dict(argument.options)
+            name = argument.flags[-1].lstrip("-").replace("-", "_")
+            if name in said:
+                options["help"] = said[name]
+            p.add_argument(*argument.flags, **options)
     return parser
 
 

@@ -353,3 +353,16 @@ def test_a_missing_log_is_refused_never_created(
     assert f"{db} tidak ada — salin database dari server, atau pakai --db FILE" in err
     assert "Tidak ada pertanyaan yang belum terjawab" not in out
     assert not db.exists()
+
+
+def test_staff_commands_explain_themselves_in_indonesian(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for command in ("check", "review", "unanswered", "replay", "stats"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = capsys.readouterr().out
+        assert "folder pengetahuan" in out, command
+    with pytest.raises(SystemExit):
+        main(["unanswered", "--help"])
+    assert "database pertanyaan warga" in capsys.readouterr().out

@@ -67,6 +67,18 @@ def _dynamic_suffixes(knowledge: Knowledge, constants: set[str]) -> dict[str, se
         "commands.": constants,
         "explain.reason.": {reason.value for reason in Reason},
         "explain.rule.": set(REPAIR_RULES),
+        # Indonesian --help of staff commands: each key names a command and one of its
+        # options (or its description).
+        "cli.staff_help.": {
+            f"{c.name}.{field}"
+            for c in COMMANDS.values()
+            for field in (
+                "description",
+                "knowledge",
+                "db",
+                *(a.flags[-1].lstrip("-").replace("-", "_") for a in c.arguments),
+            )
+        },
     }
 
 
