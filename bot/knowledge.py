@@ -670,83 +670,19 @@ def _assemble(
     )
     readings.tokens.update(normalizer.knowledge_tokens(readings.words))
     claimed: dict[str, str] = {}
+    tables = {"topics": topics, "sources": sources, "related": entries}
     for entry, p, i in entries.values():
         base = ("entries", i)
-        references = (
-            ("topics", topics, "unknown_topics"),
-            ("sources", sources, "unknown_sources"),
-            ("related", entries, "unknown_related"),
-        )
-        for field_name, table, code in references:
-            for j, ref in enumerate(getattr(entry, field_name)):
-                if ref not in table or (field_name == "related" and ref == entry.id):
-                    close = get_close_matches(ref, list(table), n=3, cutoff=0.5)
-                    problems.append(
-                        Problem(
-                            *where(p, *base, field_name, j),
-                            code,
-                            {"id": entry.id, "ref": ref, "close": ", ".join(close) or "-"},
-                        )
-                    )
+        found = [
+            *_reference_problems(entry, tables),
+            *_claim_problems(entry, sources),
+        ]
         for j, question in enumerate(entry.questions):
-            key = " ".join(readings.tokens[question])
-            owner = claimed.setdefault(key, entry.id)
+            owner = claimed.setdefault(" ".join(readings.tokens[question]), entry.id)
             if owner != entry.id:
-                problems.append(
-                    Problem(
-                        *where(p, *base, "questions", j),
-                        "question_claimed",
-                        {"question": question, "id": entry.id, "other": owner},
-                    )
-                )
-        for number in _unexplained_numbers(entry, sources):
-            problems.append(
-                Problem(
-                    *where(p, *base, "answer"), "answer_number", {"id": entry.id, "number": number}
-                )
-            )
-        for j, fig in enumerate(entry.figures):
-            if fig.source is not None and fig.source not in entry.sources:
-                problems.append(
-                    Problem(
-                        *where(p, *base, "figures", j, "source"),
-                        "figure_source",
-                        {"id": entry.id, "n": j + 1, "ref": fig.source},
-                    )
-                )
-        for j, other, code in _unmarked_rivals(entry):
-            problems.append(
-                Problem(
-                    *where(p, *base, "figures", j),
-                    code,
-                    {
-                        "id": entry.id,
-                        "n": j + 1,
-                        "other": other + 1,
-                        "label": entry.figures[j].label,
-                    },
-                )
-            )
-        claim_days = _claim_days(entry, sources)
-        if entry.as_of is not None and entry.as_of not in claim_days:
-            shown = ", ".join(sorted({d.isoformat() for d in claim_days})) or "-"
-            problems.append(
-                Problem(
-                    *where(p, *base, "as_of"),
-                    "as_of_unsourced",
-                    {"id": entry.id, "date": entry.as_of.isoformat(), "dates": shown},
-                )
-            )
-        for j, update in enumerate(entry.history):
-            for k, ref in enumerate(update.sources):
-                if ref not in sources:
-                    problems.append(
-                        Problem(
-                            *where(p, *base, "history", j, "sources", k),
-                            "unknown_sources",
-                            {"id": entry.id, "ref": ref},
-                        )
-                    )
+                params = {"question": question, "id": entry.id, "other": owner}
+                found.append((("questions", j), "question_claimed", params))
+        problems += [Problem(*where(p, *base, *path), code, params) for path, code, params in found]
 
     return Knowledge(
         entries=tuple(e for e, _, _ in entries.values()),
@@ -761,6 +697,53 @@ def _assemble(
         smalltalk=smalltalk,
         fingerprint=_fingerprint(p.digest for p in parsed),
     )
+
+
+_Found = tuple[tuple[str | int, ...], str, dict[str, Any]]  # path in the entry, code, params
+_REFERENCE_CODES = {
+    "topics": "unknown_topics",
+    "sources": "unknown_sources",
+    "related": "unknown_related",
+}
+
+
+def _unknown(entry: Entry, path: tuple, field_name: str, ref: str, table: dict) -> _Found:
+    close = get_close_matches(ref, list(table), n=3, cutoff=0.5)
+    params = {"id": entry.id, "ref": ref, "close": ", ".join(close) or "-"}
+    return path, _REFERENCE_CODES[field_name], params
+
+
+def _reference_problems(entry: Entry, tables: dict[str, dict]) -> Iterator[_Found]:
+    """Topics, sources and related entries that do not exist (with the closest ids)."""
+    for field_name, table in tables.items():
+        for j, ref in enumerate(getattr(entry, field_name)):
+            if ref not in table or (field_name == "related" and ref == entry.id):
+                yield _unknown(entry, (field_name, j), field_name, ref, table)
+    for j, update in enumerate(entry.history):
+        for k, ref in enumerate(update.sources):
+            if ref not in tables["sources"]:
+                yield _unknown(
+                    entry, ("history", j, "sources", k), "sources", ref, tables["sources"]
+                )
+
+
+def _claim_problems(entry: Entry, sources: dict[str, Source]) -> Iterator[_Found]:
+    """What the entry's claims do not explain: answer numbers no figure holds, a
+    figure's source not on the entry, rival figures nobody marked, an invented as-of."""
+    for number in _unexplained_numbers(entry, sources):
+        yield ("answer",), "answer_number", {"id": entry.id, "number": number}
+    for j, fig in enumerate(entry.figures):
+        if fig.source is not None and fig.source not in entry.sources:
+            params = {"id": entry.id, "n": j + 1, "ref": fig.source}
+            yield ("figures", j, "source"), "figure_source", params
+    for j, other, code in _unmarked_rivals(entry):
+        label = entry.figures[j].label
+        yield ("figures", j), code, {"id": entry.id, "n": j + 1, "other": other + 1, "label": label}
+    claim_days = _claim_days(entry, sources)
+    if entry.as_of is not None and entry.as_of not in claim_days:
+        shown = ", ".join(sorted({d.isoformat() for d in claim_days})) or "-"
+        params = {"id": entry.id, "date": entry.as_of.isoformat(), "dates": shown}
+        yield ("as_of",), "as_of_unsourced", params
 
 
 def _fingerprint(digests: Iterable[str]) -> str:

@@ -163,9 +163,7 @@ def test_an_undated_source_says_so(tmp_path: Path, renderer: Renderer) -> None:
     assert "🗓️ Data per: sumbernya tidak mencantumkan tanggal" in text
 
 
-def test_check_refuses_a_data_per_date_no_source_gives(
-    tmp_path: Path, renderer: Renderer
-) -> None:
+def test_check_refuses_a_data_per_date_no_source_gives(tmp_path: Path, renderer: Renderer) -> None:
     invented = ENTRIES.replace("    as_of: null", "    as_of: 2025-12-31")
     knowledge, problems = check_knowledge(folder(tmp_path, invented))
     assert knowledge is None
@@ -225,3 +223,18 @@ def test_the_staff_guide_documents_every_field_of_a_claim() -> None:
     for model in (Source, Figure, Entry, Update):
         for name in model.model_fields:
             assert f"{name}:" in guide or f"`{name}`" in guide, f"{model.__name__}.{name}"
+
+
+def test_an_unknown_source_in_history_is_named_with_the_closest(
+    tmp_path: Path, renderer: Renderer
+) -> None:
+    wrong = ENTRIES.replace(
+        "        sources: [katakaltim-2025-12-22]", "        sources: [katakaltim-2025]"
+    )
+    knowledge, problems = check_knowledge(folder(tmp_path, wrong))
+    assert knowledge is None
+    [message] = [renderer.problem(p) for p in problems]
+    assert (
+        "sumber 'katakaltim-2025' tidak ada di sources.yaml (yang mirip: katakaltim-2025-12-22)"
+        in message
+    )
