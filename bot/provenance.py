@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from bot.paths import ROOT
+from bot.text import parse_numbers  # how check reads a knowledge text's numbers
 
 RUN = 8  # this many consecutive words shared with a sheet is copying
 SHEETS = ROOT.parent / "shared" / "sources"
@@ -100,21 +101,6 @@ def numbers_of(text: str) -> set[Decimal]:
         if scale:
             found |= {(v * Decimal(10) ** _SCALES[scale]).normalize() for v in values}
     return found
-
-
-def written_numbers(text: str) -> list[tuple[str, Decimal]]:
-    """The numbers a knowledge text writes, read the Indonesian way, scale included."""
-    out: list[tuple[str, Decimal]] = []
-    for match in _NUMBER.finditer(text):
-        digits, scale = match.group(1), match.group(2)
-        try:
-            value = Decimal(digits.replace(".", "").replace(",", "."))
-        except InvalidOperation:
-            continue
-        if scale:
-            value *= Decimal(10) ** _SCALES[scale]
-        out.append((match.group(0), value.normalize()))
-    return out
 
 
 def words(text: str) -> list[str]:
@@ -201,10 +187,10 @@ def _audit_entry(file: str, entry: dict, sheets: Sheets) -> list[Finding]:
             value = Decimal(str(fig["value"]))
             need(_scaled(value, fig.get("unit")), str(fig["value"]), known)
     for text in own_texts:
-        for shown, value in written_numbers(text):
+        for shown, value in parse_numbers(text):
             need({value} | readings(shown.split()[0]), shown, known)
     for text in [*(entry.get("questions") or []), *(entry.get("keywords") or [])]:
-        for shown, value in written_numbers(str(text)):
+        for shown, value in parse_numbers(str(text)):
             need({value} | readings(shown.split()[0]), shown, None)
     for text in own_texts:
         tokens = words(text)
