@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import textwrap
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -170,3 +171,27 @@ def knowledge_dir(tmp_path: Path) -> Path:
 def stub() -> Iterator[BotApiStub]:
     with BotApiStub() as running:
         yield running
+
+
+# --- a knowledge folder under git (for `review`) ---------------------------------
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=Uji", "-c", "user.email=uji@example.org", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A git repo whose last commit holds a copy of the bundled knowledge."""
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    root = tmp_path / "repo"
+    shutil.copytree(KNOWLEDGE_DIR, root / "knowledge")
+    _git(root, "init", "-q")
+    _git(root, "add", "knowledge")
+    _git(root, "commit", "-q", "--no-gpg-sign", "-m", "pengetahuan awal")
+    return root

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -62,27 +61,6 @@ entries:
     sources: [koran-uji-2026-03-01-pju-tenaga-surya]
     as_of: 2026-03-01
 """
-
-
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=Uji", "-c", "user.email=uji@example.org", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-    )
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A git repo whose last commit holds a copy of the bundled knowledge."""
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    root = tmp_path / "repo"
-    shutil.copytree(KNOWLEDGE_DIR, root / "knowledge")
-    _git(root, "init", "-q")
-    _git(root, "add", "knowledge")
-    _git(root, "commit", "-q", "--no-gpg-sign", "-m", "pengetahuan awal")
-    return root
 
 
 def review(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

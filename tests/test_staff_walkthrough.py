@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from bot.__main__ import main
-from tests.test_review import repo  # noqa: F401 - the temp git repo fixture
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
@@ -52,7 +51,7 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 
 def test_a_new_entry_from_mistakes_to_review(
-    repo: Path,  # noqa: F811 - the fixture
+    repo: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
