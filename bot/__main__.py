@@ -422,27 +422,40 @@ async def _with_storage(settings: Settings, work: Callable[[Storage], Awaitable[
 def cmd_unanswered(args: argparse.Namespace, settings: Settings, locale: Locale) -> int:
     renderer = Renderer(locale)
 
+    engine = _engine(settings, locale)
+
     async def work(storage: Storage) -> int:
         groups = await storage.open_groups(limit=max(await storage.count_open_groups(), 1))
         if not groups:
             print(locale.t("cli.none_open"))
-        for g in groups:
+        # City gaps first; plainly off-topic questions only on request.
+        city = [g for g in groups if engine is None or engine.index.about_city(g.normalized)]
+        other = [g for g in groups if g not in city]
+        for g in city + (other if args.all else []):
             print(
                 locale.t(
                     "cli.group_line",
                     id=g.id,
                     count=g.count,
-                    example=g.example,
+                    example=_cut(g.example),
                     first=renderer.date(g.first_seen.date()),
                     last=renderer.date(g.last_seen.date()),
                 )
             )
+        if other and not args.all:
+            print(locale.t("cli.off_topic_hidden", count=len(other)))
         if args.csv:
             args.csv.write_bytes(groups_csv_bytes(groups))
             print(locale.t("cli.csv_written", path=args.csv, rows=len(groups)))
         return 0
 
     return asyncio.run(_with_storage(settings, work))
+
+
+def _cut(text: str, limit: int = 120) -> str:
+    """A long question, cut at a word for a one-line list."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
 def cmd_replay(args: argparse.Namespace, settings: Settings, locale: Locale) -> int:
@@ -578,8 +591,11 @@ COMMANDS: Final[dict[str, CliCommand]] = {
             "unanswered",
             "list open groups of unanswered questions",
             cmd_unanswered,
-            (arg("--csv", type=Path, metavar="FILE", help="also write them as CSV (Excel)"),),
-            variables=(),
+            (
+                arg("--csv", type=Path, metavar="FILE", help="also write them as CSV (Excel)"),
+                arg("--all", action="store_true", help="also list plainly off-topic questions"),
+            ),
+            variables=ENGINE_VARS,
             uses_log=True,
         ),
         CliCommand(

@@ -435,6 +435,20 @@ class Index:
             and self.weight(t) >= floor
         ]
 
+    def about_city(self, key_words: str) -> bool:
+        """Whether an unanswered question (its key words, as logged) touches anything the
+        knowledge is about: a city gap for staff, unlike "resep rendang padang" or
+        "siapa penemu lampu", which are off-topic and kept apart."""
+        return any(
+            t in self._weight
+            and t not in self._generic
+            and t not in self._ignored
+            and t not in self._quantities
+            and t not in self._details
+            and not is_function_word(t)
+            for t in key_words.split()
+        )
+
     def unexplained_names(self, normalized: Normalized, entry_id: str) -> list[str]:
         """Names in the question that the entry never mentions but other entries are
         about ("posyandu Telaga Sari" when the entry is the one in Gunung Sari). A word

@@ -219,9 +219,15 @@ def test_review_loop_from_the_command_line(
     )
     assert code == 0
     assert "3×" in out and "vaksin rabies" in out  # near-duplicates grouped
-    assert "1×" in out and "rendang" in out
+    # A recipe is no city gap: kept apart, listed on request.
+    assert "rendang" not in out
+    assert "… dan 1 kelompok di luar topik kota" in out and "--all" in out
     csv_bytes = (tmp_path / "g.csv").read_bytes()
     assert csv_bytes.startswith(b"\xef\xbb\xbf") and b"vaksin rabies" in csv_bytes
+    assert b"rendang" in csv_bytes  # the export keeps everything
+    code, out, _ = run_cli(["unanswered", "--db", str(db), "--all"], capsys)
+    assert code == 0 and "1×" in out and "rendang" in out
+    assert out.index("vaksin rabies") < out.index("rendang")  # city gaps first
 
     code, out, _ = run_cli(["replay", "--db", str(db)], capsys)
     assert "0 dari 2 kelompok kini terjawab" in out
@@ -248,7 +254,7 @@ def test_review_loop_from_the_command_line(
     assert "1 dari 2 kelompok kini terjawab" in out
 
     run_cli(["replay", "--db", str(db), "--knowledge", str(knowledge), "--resolve"], capsys)
-    code, out, _ = run_cli(["unanswered", "--db", str(db)], capsys)
+    code, out, _ = run_cli(["unanswered", "--db", str(db), "--all"], capsys)
     assert "vaksin" not in out and "rendang" in out
 
 

@@ -1197,3 +1197,15 @@ async def test_commands_menu_failure_does_not_stop_start_up(
     assert only_message(await bot.send(make_text_update(UHC_QUESTION)))["text"].startswith(
         "<b>Cakupan"
     )
+
+
+async def test_unanswered_puts_city_gaps_first_and_marks_off_topic(bot: Harness) -> None:
+    """A recipe asked three times still comes after a city question asked once."""
+    recipe, gap = "resep rendang padang", "jam buka kantor dukcapil hari sabtu"
+    groups = await _ask_out_of_scope(bot, {recipe: [201, 202, 203], gap: [204]})
+    assert set(groups) == {recipe, gap}, "both are logged as unanswered"
+    listing = only_message(await bot.send(make_command_update("belumterjawab", user_id=STAFF_ID)))
+    text = listing["text"]
+    assert text.index(f"«{gap}»") < text.index(f"«{recipe}»")
+    assert f"«{recipe}»\n<i>(di luar topik kota)</i>" in text
+    assert f"«{gap}»\n<i>" not in text

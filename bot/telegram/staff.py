@@ -107,9 +107,18 @@ async def _unanswered_page(svc: Services, page: int) -> tuple[str, InlineKeyboar
     if total == 0:
         return svc.t("staff.none_open"), None
     paging = Paging.of(total, page, PAGE_SIZE)
-    groups = await svc.storage.open_groups(limit=PAGE_SIZE, offset=paging.offset)
+    # City gaps first, most asked first within each; plainly off-topic ones last, marked.
+    about_city = svc.engine.index.about_city
+    every = await svc.storage.open_groups(limit=total)
+    every.sort(key=lambda g: not about_city(g.normalized))  # stable: keeps the order
+    groups = every[paging.offset : paging.offset + PAGE_SIZE]
     lines = [svc.t("staff.open_header", total=total, page=paging.page + 1, pages=paging.pages)]
-    lines += [_group_line(svc, g) for g in groups]
+    lines += [
+        _group_line(svc, g)
+        if about_city(g.normalized)
+        else svc.t("staff.off_topic", line=_group_line(svc, g))
+        for g in groups
+    ]
     lines.append(svc.t("staff.open_hint"))
     rows = [
         [
