@@ -18,6 +18,8 @@ from bot.matcher import Decision
 from bot.reply import Reply, build_reply
 from bot.text import format_number
 
+MAX_CACHED_ANSWERS = 5_000
+
 
 class Format(Enum):
     HTML = "html"
@@ -28,6 +30,9 @@ class Renderer:
     def __init__(self, locale: Locale, bot_username: str | None = None) -> None:
         self.locale = locale
         self.bot_username = bot_username
+        # An entry's answer is the same every time it is asked (entries are frozen):
+        # rendered once per knowledge version and format.
+        self._answers: dict[tuple[str, str, Format], str] = {}
 
     # --- pieces -------------------------------------------------------------------
 
@@ -92,6 +97,16 @@ class Renderer:
     # --- whole messages -------------------------------------------------------------
 
     def answer(self, entry: Entry, knowledge: Knowledge, fmt: Format = Format.HTML) -> str:
+        key = (entry.id, knowledge.fingerprint, fmt)
+        shown = self._answers.get(key)
+        if shown is None or knowledge.entry(entry.id) is not entry:
+            shown = self._answer(entry, knowledge, fmt)
+            if len(self._answers) >= MAX_CACHED_ANSWERS:
+                self._answers.clear()
+            self._answers[key] = shown
+        return shown
+
+    def _answer(self, entry: Entry, knowledge: Knowledge, fmt: Format) -> str:
         esc, bold, italic = _markup(fmt)
         t = self.locale.t
         lines = [bold(esc(entry.title)), esc(entry.answer)]
