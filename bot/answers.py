@@ -201,6 +201,13 @@ class Renderer:
         """A knowledge problem as ``file:line: what to fix`` in the staff's language."""
         params = dict(problem.params)
         if problem.code == "schema":
+            if "entry" in params:  # in an entry: named by its id, a figure by its number
+                t = self.locale.t
+                parts = [t("check.where.entry", id=params.pop("entry"))]
+                if "figure" in params:
+                    parts.append(t("check.where.figure", n=params.pop("figure")))
+                rest = params.pop("rest", "")
+                params["where"] = ", ".join([*parts, rest] if rest else parts)
             error = str(params.get("error"))
             key = f"check.schema_errors.{error}"
             params["error"] = (

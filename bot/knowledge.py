@@ -501,7 +501,7 @@ def _parse_file(
                     name,
                     _line_of(lines, [str(p) if isinstance(p, str) else p for p in loc]),
                     "schema",
-                    {"where": _where_in(data, loc), "error": _schema_error(err)},
+                    {**_where_in(data, loc), "error": _schema_error(err)},
                 )
             )
         return None
@@ -533,23 +533,23 @@ def _yaml_hint(detail: str, text: str = "", line: int = 0) -> str:
     return next((code for key, code in _YAML_HINTS if key in lowered), "yaml_syntax")
 
 
-def _where_in(data: Any, loc: list[Any]) -> str:
-    """Where a value is, in the staff's words: "entri 'wifi-gratis', angka ke-2, value"
+def _where_in(data: Any, loc: list[Any]) -> dict[str, Any]:
+    """Where a value is, as staff name it: the entry's id, the figure's number and the
+    rest of the path (rendered by the locale: "entri 'wifi-gratis', angka ke-2, value"),
     rather than ``entries[6].figures[1].value``."""
     if len(loc) >= 2 and loc[0] == "entries" and isinstance(loc[1], int):
         try:
             entry_id = data["entries"][loc[1]].get("id", loc[1] + 1)
         except (KeyError, IndexError, TypeError, AttributeError):
-            return _where(loc)
-        parts = [f"entri '{entry_id}'"]
+            return {"where": _where(loc)}
+        found: dict[str, Any] = {"where": _where(loc), "entry": entry_id}
         rest = loc[2:]
         if len(rest) >= 2 and rest[0] == "figures" and isinstance(rest[1], int):
-            parts.append(f"angka ke-{rest[1] + 1}")
+            found["figure"] = rest[1] + 1
             rest = rest[2:]
-        if rest:
-            parts.append(_where(rest))
-        return ", ".join(parts)
-    return _where(loc)
+        found["rest"] = _where(rest)
+        return found
+    return {"where": _where(loc)}
 
 
 def _where(loc: Iterable[Any]) -> str:
