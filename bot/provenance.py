@@ -23,14 +23,17 @@ from collections.abc import Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
+from bot.locale import Locale
 from bot.paths import ROOT
 from bot.text import parse_numbers  # how check reads a knowledge text's numbers
 
 RUN = 8  # this many consecutive words shared with a sheet is copying
+FINDINGS = ("number_in_sources", "number_in_sheets", "copied")
 SHEETS = ROOT.parent / "shared" / "sources"
 _NUMBER = re.compile(
     r"(?<![\d.,])(\d+(?:[.,]\d+)*)(?:\s*(ribu|rb|juta|jt|miliar|milyar|triliun|[MT])\b)?"
@@ -73,10 +76,20 @@ _WORD = re.compile(r"[0-9a-zà-ÿ]+(?:['’][a-z]+)?")
 class Finding:
     file: str
     entry: str
-    what: str
+    code: str  # one of FINDINGS: provenance.<code> in locales/id.yaml
+    params: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def what(self) -> str:
+        return _locale().t(f"provenance.{self.code}", **dict(self.params))
 
     def __str__(self) -> str:
         return f"{self.file}: {self.entry}: {self.what}"
+
+
+@lru_cache(maxsize=1)
+def _locale() -> Locale:
+    return Locale.load()
 
 
 def readings(digits: str) -> set[Decimal]:
@@ -176,8 +189,8 @@ def _audit_entry(file: str, entry: dict, sheets: Sheets) -> list[Finding]:
             else any(v in sheets.all_numbers for v in values)
         )
         if not ok:
-            where = "sumber entri ini" if pool is not None else "lembar fakta mana pun"
-            findings.append(Finding(file, entry_id, f"angka {shown} tidak ada di {where}"))
+            code = "number_in_sources" if pool is not None else "number_in_sheets"
+            findings.append(Finding(file, entry_id, code, (("number", shown),)))
 
     own_texts = [str(entry.get("title", "")), str(entry.get("answer", ""))]
     own_texts += [str(u.get("text", "")) for u in entry.get("history") or []]
@@ -197,12 +210,7 @@ def _audit_entry(file: str, entry: dict, sheets: Sheets) -> list[Finding]:
         for run in runs(tokens):
             if run in sheets.word_runs:
                 findings.append(
-                    Finding(
-                        file,
-                        entry_id,
-                        f"{RUN} kata sama persis dengan lembar fakta: "
-                        f'"{" ".join(run)}" — tulis dengan kata-kata sendiri',
-                    )
+                    Finding(file, entry_id, "copied", (("n", str(RUN)), ("words", " ".join(run))))
                 )
                 break
     return findings
@@ -212,12 +220,12 @@ def main(argv: list[str]) -> int:
     knowledge = Path(argv[0]) if argv else ROOT / "knowledge"
     folder = Path(argv[1]) if len(argv) > 1 else SHEETS
     if not folder.is_dir():
-        print(f"{folder}: folder lembar fakta tidak ada")
+        print(_locale().t("provenance.no_sheets", folder=folder))
         return 2
     findings = audit(knowledge, Sheets.read(folder))
     for finding in findings:
         print(finding)
-    print(f"{len(findings)} temuan")
+    print(_locale().t("provenance.summary", count=len(findings)))
     return 1 if findings else 0
 
 

@@ -14,6 +14,7 @@ from bot.knowledge import Knowledge
 from bot.locale import Locale
 from bot.matcher import Reason
 from bot.paths import ROOT
+from bot.provenance import FINDINGS
 from bot.text import REPAIR_RULES
 
 BOT = ROOT / "bot"
@@ -67,6 +68,7 @@ def _dynamic_suffixes(knowledge: Knowledge, constants: set[str]) -> dict[str, se
         "commands.": constants,
         "explain.reason.": {reason.value for reason in Reason},
         "explain.rule.": set(REPAIR_RULES),
+        "provenance.": set(FINDINGS),
         # Indonesian --help of staff commands: each key names a command and one of its
         # options (or its description).
         "cli.staff_help.": {
