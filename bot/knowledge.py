@@ -37,6 +37,7 @@ from bot.text import Normalizer, Readings, fold_words, parse_numbers
 MAX_FILE_BYTES = 1_000_000
 MAX_ID_LENGTH = 32  # ids travel inside 64-byte Telegram callback data
 MIN_QUESTIONS = 5
+MIN_EN_QUESTIONS = 2
 
 MAX_SOURCE_ID_LENGTH = 80  # source ids never travel in callback data: room for a page's slug
 
@@ -102,10 +103,24 @@ class Source(_Model):
         return self.event or self.date
 
 
+class TopicEnglish(_Model):
+    title: Text
+
+
 class Topic(_Model):
     id: Ident
     title: Text
     emoji: str = ""
+    en: TopicEnglish | None = None
+
+
+class FigureEnglish(_Model):
+    """A figure's words in English; its value, source and dates are the figure's own."""
+
+    label: Text
+    text: Text | None = None  # required when the figure has ``text``
+    unit: Text | None = None  # default: the locale's word for the unit, else the unit
+    period: Text | None = None  # default: the figure's period as written
 
 
 class Figure(_Model):
@@ -128,6 +143,7 @@ class Figure(_Model):
     as_of: date | None = None  # the day the claim was made; default: its source's date
     conflict: Ident | None = None  # figures sharing this key are rival claims
     superseded: bool = False  # a newer figure with this label replaced it
+    en: FigureEnglish | None = None
 
     @model_validator(mode="after")
     def _value_or_text(self) -> Figure:
@@ -147,6 +163,16 @@ class Update(_Model):
     date: date
     text: Text
     sources: tuple[SourceId, ...] = Field(min_length=1)
+    en: Text | None = None  # the text in English
+
+
+class EntryEnglish(_Model):
+    """An entry in English, written from the same sources: same figures, English words."""
+
+    title: Text
+    answer: Text
+    questions: tuple[Text, ...] = Field(min_length=MIN_EN_QUESTIONS)
+    keywords: tuple[Text, ...] = ()
 
 
 class Entry(_Model):
@@ -162,6 +188,7 @@ class Entry(_Model):
     sources: tuple[SourceId, ...] = Field(min_length=1)
     as_of: date | None  # the newest claim shown; null only when no source gives a date
     history: tuple[Update, ...] = ()  # older states, newest first
+    en: EntryEnglish | None = None  # missing: English readers get the Indonesian text
 
 
 class SmalltalkIntent(_Model):
