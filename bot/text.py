@@ -210,6 +210,7 @@ class Normalizer:
         roots: Callable[[str], Iterable[str]] | None = None,
         also_known: Iterable[str] = (),
         is_word: Callable[[str], bool] | None = None,
+        language: str = "id",
     ) -> None:
         """``vocabulary`` (word -> frequency) is what unknown words may be repaired
         into; ``also_known`` words are left alone but never become repair targets
@@ -225,6 +226,9 @@ class Normalizer:
         self._fillers = frozenset(fillers)
         self._also_known = frozenset(also_known)
         self._is_word = is_word  # a real word is never "corrected" as a typo
+        self.language = language
+        morphology = MORPHOLOGY[language]
+        self._forms, self._informal, self._abbreviate = morphology
         self._vocabulary = vocabulary or {}
         self._speller = Speller(vocabulary) if vocabulary else None
         self._roots = roots
@@ -385,7 +389,7 @@ class Normalizer:
         if token in self._slang:
             return self._slang[token], "slang"
         if self._vocabulary:  # one canonical form: "cakupannya" -> "cakupan" when known
-            for base in _canonical_forms(token):
+            for base in self._forms(token):
                 if base in self._vocabulary:
                     return self._slang.get(base, (base,)), "form"
         if self._speller and not self._known(token) and not is_number(token):
@@ -401,14 +405,14 @@ class Normalizer:
         flag says whether it was a guess (by root, spelling or abbreviation) rather than
         a form. A word Indonesian text really uses is never guessed into another one
         ("meninggal" is not "tinggal", "pesen" is not "persen")."""
-        for form in _informal_forms(token):  # "programnya" -> "program", "ngurus" -> "urus"
+        for form in self._informal(token):  # "programnya" -> "program", "ngurus" -> "urus"
             # ... but not onto a slang word: "ngaku" is not "ng" + "aku" (= saya).
             if self._known(form) and form not in self._slang:
                 return form, "form"
         if self._is_word and self._is_word(token):
             return None, ""
         if self._roots and token.isalpha():  # "pelayanannya" -> root "layanan" -> known
-            for form in (token, *_informal_forms(token)):
+            for form in (token, *self._informal(token)):
                 for root in self._roots(form):
                     known = self._by_root.get(root)
                     if known:
@@ -416,11 +420,12 @@ class Normalizer:
         if not self._speller:
             return None, ""
         # A colloquial word people write ("pesen") is no typo of a knowledge word ...
-        corrected = None if self._is_word and is_attested(token) else self._speller.correct(token)
+        attested = self._is_word and is_attested(token, self.language)
+        corrected = None if attested else self._speller.correct(token)
         if corrected is not None:
             return corrected, "spelling"
-        if self._is_word:  # ... but may be a short spelling of an everyday one ("trima")
-            return expand_abbreviation(token), "abbreviation"
+        if self._is_word and self._abbreviate:  # ... or a short spelling of an everyday one
+            return self._abbreviate(token), "abbreviation"  # ("trima")
         return None, ""
 
     def _squeeze(self, token: str) -> str:
@@ -525,10 +530,10 @@ ATTESTED_ZIPF = 2.5  # written this often, a string is a (colloquial) word, not 
 
 
 @lru_cache(maxsize=100_000)
-def is_attested(token: str) -> bool:
+def is_attested(token: str, language: str = "id") -> bool:
     from wordfreq import zipf_frequency
 
-    return token.isalpha() and zipf_frequency(token, "id") >= ATTESTED_ZIPF
+    return token.isalpha() and zipf_frequency(token, language) >= ATTESTED_ZIPF
 
 
 def _skeleton(word: str) -> str:
@@ -638,6 +643,53 @@ def _informal_forms(token: str) -> list[str]:
     if token[:1] == "n" and token[1:2] in "aiueo" and len(token) > 4:  # "nampung" -> tampung
         forms.append("t" + token[1:])
     return [f for f in forms if len(f) >= 3]
+
+
+def english_forms(token: str) -> list[str]:
+    """Forms a known English word may take instead: the plural or possessive "s" off
+    ("buses" -> "bus", "schools" -> "school", "city's" folded to "citys" -> "city")."""
+    forms = []
+    if token.endswith("ies") and len(token) > 4:
+        forms.append(token[:-3] + "y")
+    if token.endswith("es") and len(token) > 4:
+        forms.append(token[:-2])
+    if token.endswith("s") and not token.endswith("ss") and len(token) > 3:
+        forms.append(token[:-1])
+    return forms
+
+
+def no_forms(token: str) -> list[str]:
+    return []
+
+
+_EN_SUFFIXES = ("ing", "ed", "es", "s", "er", "ly", "ment", "tion", "al")
+
+
+@lru_cache(maxsize=200_000)
+def english_roots(word: str) -> tuple[str, ...]:
+    """Roots an English word could have, longest first ("opening" -> "open",
+    "registered" -> "register"): only used to find a knowledge word sharing one."""
+    roots = {word}
+    for suffix in _EN_SUFFIXES:
+        if word.endswith(suffix):
+            stem = word[: -len(suffix)]
+            roots.add(stem)
+            if suffix in ("ing", "ed") and len(stem) > 2 and stem[-1] == stem[-2]:
+                roots.add(stem[:-1])  # "planned" -> "plan"
+            if suffix in ("ing", "ed", "er"):
+                roots.add(stem + "e")  # "closing" -> "close"
+    return tuple(sorted((r for r in roots if len(r) >= MIN_ROOT), key=lambda r: (-len(r), r)))
+
+
+# Per language: the canonical forms of a known word, the standard forms of a colloquial
+# one, and the reader of informal abbreviations (None: the language has none here).
+Morphology = tuple[
+    Callable[[str], list[str]], Callable[[str], list[str]], Callable[[str], str | None] | None
+]
+MORPHOLOGY: dict[str, Morphology] = {
+    "id": (_canonical_forms, _informal_forms, expand_abbreviation),
+    "en": (english_forms, no_forms, None),
+}
 
 
 def format_number(value: Decimal) -> str:

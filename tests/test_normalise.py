@@ -144,3 +144,18 @@ def test_words_read_are_the_same_in_the_knowledge(tmp_path: Path) -> None:
     folder = write_knowledge(tmp_path / "knowledge", entries__yaml=entries)
     engine = Engine(load_knowledge(folder))
     assert "zamrudin" in engine.index._by_id["panjang"].weak
+
+
+def test_english_normaliser_reads_plurals_and_suffixes_onto_known_words() -> None:
+    from bot.text import Normalizer, english_forms, english_roots
+
+    assert "bus" in english_forms("buses") and "school" in english_forms("schools")
+    assert "city" in english_forms("cities")
+    assert "open" in english_roots("opening") and "plan" in english_roots("planned")
+    english = Normalizer(
+        {}, vocabulary={"bus": 3, "school": 2, "open": 1}, roots=english_roots, language="en"
+    )
+    assert english.normalize("how many buses and schools").tokens[-3:] == ("bus", "and", "school")
+    assert "open" in english.normalize("opening").tokens
+    # No Indonesian morphology in English: "dikembangin" stays what it is.
+    assert english.normalize("dikembangin").tokens == ("dikembangin",)
