@@ -42,6 +42,7 @@ Handler = Callable[[argparse.Namespace, Settings, Locale], int]
 KNOWLEDGE_VARS = ("BOT_KNOWLEDGE_DIR",)
 ENGINE_VARS = (*KNOWLEDGE_VARS, "BOT_CACHE_DIR")
 LOG_VARS = ("BOT_DB_PATH",)
+MAX_LISTED = 10  # entry ids named in one check note
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,17 @@ def cmd_check(args: argparse.Namespace, settings: Settings, locale: Locale) -> i
             topics=len(knowledge.topics),
         )
     )
+    untranslated = [e.id for e in knowledge.entries if e.en is None]
+    if untranslated:  # a note, not an error: English readers get the Indonesian text
+        shown = ", ".join(untranslated[:MAX_LISTED])
+        more = len(untranslated) - MAX_LISTED
+        print(
+            locale.t(
+                "check.missing_english",
+                count=len(untranslated),
+                ids=shown + (locale.t("check.and_more", n=more) if more > 0 else ""),
+            )
+        )
     return 0
 
 

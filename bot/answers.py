@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from datetime import date
+from decimal import Decimal
 from enum import Enum
 
 from bot.knowledge import Entry, Figure, Knowledge, Problem, Source
@@ -51,10 +52,29 @@ class Renderer:
             "format.date_short", day=day.day, month_short=months[day.month - 1], year=day.year
         )
 
+    def number(self, value: Decimal) -> str:
+        """A value in the locale's notation: 7.140 and 98,76 in Indonesian."""
+        shown = format_number(value)  # Indonesian marks: swap them where the locale differs
+        decimal, thousands = (
+            self.locale.t("format.decimal_mark"),
+            self.locale.t("format.thousands_mark"),
+        )
+        if (decimal, thousands) == (",", "."):
+            return shown
+        return shown.translate(str.maketrans({".": thousands, ",": decimal}))
+
     def amount(self, figure: Figure) -> str:
         """The figure's value as residents read it: "lebih dari 90 persen"."""
-        amount = figure.text if figure.value is None else format_number(figure.value)
-        return " ".join(p for p in (figure.qualifier, amount, figure.unit) if p)
+        amount = figure.text if figure.value is None else self.number(figure.value)
+        t = self.locale
+        qualifier = t.t(f"qualifiers.{figure.qualifier}") if figure.qualifier else ""
+        unit = figure.unit or ""
+        if unit and t.has(f"units.{unit}"):
+            unit = t.t(f"units.{unit}")
+        if "{value}" in unit:  # the unit goes around the number: "IDR {value} billion"
+            amount, unit = unit.replace("{value}", amount or ""), ""
+        shown = t.t("format.amount", qualifier=qualifier, value=amount or "", unit=unit)
+        return " ".join(shown.split())
 
     def figure(self, figure: Figure, *, label: bool = True) -> str:
         value = self.amount(figure)
@@ -133,9 +153,7 @@ class Renderer:
             """One figure; several sources stating the same value share its line."""
             text = self.figure(same[0])
             if many:
-                sources = "; ".join(
-                    dict.fromkeys(self.claimant(entry, f, knowledge) for f in same)
-                )
+                sources = "; ".join(dict.fromkeys(self.claimant(entry, f, knowledge) for f in same))
                 return t("answer.figure_line_sourced", figure=text, source=sources)
             return t("answer.figure_line", figure=text)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pydantic_core
 
 from bot.__main__ import COMMANDS
-from bot.knowledge import Knowledge
+from bot.knowledge import Knowledge, Qualifier
 from bot.locale import Locale
 from bot.matcher import Reason
 from bot.paths import ROOT
@@ -69,6 +69,9 @@ def _dynamic_suffixes(knowledge: Knowledge, constants: set[str]) -> dict[str, se
         "explain.reason.": {reason.value for reason in Reason},
         "explain.rule.": set(REPAIR_RULES),
         "provenance.": set(FINDINGS),
+        # Units and qualifiers as answers write them: every one the knowledge uses.
+        "units.": {f.unit for e in knowledge.entries for f in e.figures if f.unit},
+        "qualifiers.": set(typing.get_args(Qualifier)),
         # Indonesian --help of staff commands: each key names a command and one of its
         # options (or its description).
         "cli.staff_help.": {

@@ -352,3 +352,33 @@ def test_a_number_missing_from_the_figures_says_the_two_fixes(
     [message] = problems_of(folder, renderer)
     assert "tambahkan figure dengan 'value: 362'" in message
     assert "atau hapus angka itu dari answer" in message
+
+
+def test_check_notes_entries_without_english_and_accepts_an_english_block(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = write_knowledge(tmp_path / "knowledge", entries__yaml=MINI_ENTRIES)
+    assert main(["check", "--knowledge", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "2 entri belum punya teks bahasa Inggris" in out and "uhc, embung" in out
+
+    english = (
+        "    en:\n"
+        "      title: Health insurance cover\n"
+        "      answer: Almost every resident is covered.\n"
+        "      questions: [how many residents have health insurance, uhc coverage]\n"
+    )
+    translated = MINI_ENTRIES.replace("\n  - id: embung", "\n" + english + "  - id: embung", 1)
+    folder = write_knowledge(tmp_path / "again", entries__yaml=translated)
+    knowledge, problems = check_knowledge(folder)
+    assert problems == [] and knowledge is not None
+    uhc = knowledge.entry("uhc")
+    assert uhc is not None and uhc.en is not None and uhc.en.title == "Health insurance cover"
+    assert main(["check", "--knowledge", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "1 entri belum punya teks bahasa Inggris" in out and ": embung" in out
+
+    too_few = translated.replace(", uhc coverage]", "]")
+    folder = write_knowledge(tmp_path / "few", entries__yaml=too_few)
+    _, problems = check_knowledge(folder)
+    assert problems, "an English block needs at least two example questions"
