@@ -38,3 +38,32 @@ def test_another_locale_swaps_marks_and_words_and_may_put_the_unit_first(locale:
     assert english.amount(Figure(label="x", value=Decimal(1), unit="satuan baru")) == (
         "1 satuan baru"  # a unit the locale does not know is written as it is
     )
+
+
+def test_the_english_view_keeps_ids_figures_and_sources_and_changes_only_words(
+    locale: Locale,
+) -> None:
+    from bot.english import english_view, untranslated
+    from bot.knowledge import load_knowledge
+    from bot.paths import KNOWLEDGE_DIR
+
+    knowledge = load_knowledge(KNOWLEDGE_DIR)
+    english = english_view(knowledge)
+    assert [e.id for e in english.entries] == [e.id for e in knowledge.entries]
+    assert english.fingerprint != knowledge.fingerprint  # caches keep the two apart
+    for before, after in zip(knowledge.entries, english.entries, strict=True):
+        assert after.sources == before.sources and after.as_of == before.as_of
+        assert [f.value for f in after.figures] == [f.value for f in before.figures]
+        assert [f.source for f in after.figures] == [f.source for f in before.figures]
+        if before.en is None:
+            assert after is before and before.id in untranslated(knowledge)
+        else:
+            assert (after.title, after.answer) == (before.en.title, before.en.answer)
+            assert set(before.keywords) <= set(after.keywords)  # names are shared
+            assert all(f.en is None or f.label == f.en.label for f in after.figures)
+
+    iid = english.entry("indeks-inovasi-daerah")
+    assert iid is not None
+    text = Renderer(locale).answer(iid, english)
+    assert "Regional Innovation Index (IID): 60,94" in text  # Indonesian marks here
+    assert "Berandapost" in text and "Data per 22 Desember 2025" in text
