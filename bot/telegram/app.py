@@ -40,7 +40,7 @@ from bot.config import Settings, restrict_access
 from bot.locale import Locale
 from bot.matcher import Engine
 from bot.storage import Storage, StorageUnavailable
-from bot.telegram import inline, residents, staff
+from bot.telegram import inline, ratelimit, residents, staff
 from bot.telegram.callbacks import STAFF_PATTERN
 from bot.telegram.commands import Scope, in_scope, menu
 from bot.telegram.delivery import TelegramBot
@@ -80,7 +80,15 @@ def build_application(
         ),
         # Waits out 429s and retries timeouts / network errors a few times.
         rate_limiter=RetryingRateLimiter() if rate_limit else None,
-        request=request or HTTPXRequest(connection_pool_size=256),
+        # Timeouts that fit the Bot API's real latency: a slow answer is waited for, not
+        # taken as a failure and sent again (see ratelimit.may_have_arrived).
+        request=request
+        or HTTPXRequest(
+            connection_pool_size=256,
+            read_timeout=ratelimit.READ_TIMEOUT,
+            write_timeout=ratelimit.WRITE_TIMEOUT,
+            connect_timeout=ratelimit.CONNECT_TIMEOUT,
+        ),
         get_updates_request=request or HTTPXRequest(connection_pool_size=1),
     )
     builder = (

@@ -14,8 +14,11 @@ overall, 20 a minute per group) and, per error class:
   was wrong), ``Forbidden`` (the user blocked the bot), ``InvalidToken``, ``Conflict``,
   ``ChatMigrated``.
 
-A request that timed out may still have reached Telegram, so a retry can, rarely,
-deliver a message twice: better than a resident never getting an answer.
+* A send whose answer did not come in time (a read timeout on ``sendMessage`` and the
+  other ``send*`` / ``forward*`` / ``copy*`` methods) is **not** sent again: Telegram may
+  have delivered it, and a resident must not get one answer twice. Timeouts are set to
+  fit the Bot API's real latency (:data:`READ_TIMEOUT`), so this is rare; one warning.
+  A connect or pool timeout (the request never left) is retried like a network error.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from typing import Any
 
 from aiolimiter import AsyncLimiter
 from telegram.constants import FloodLimit
-from telegram.error import BadRequest, NetworkError, RetryAfter
+from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 from telegram.ext import BaseRateLimiter
 
 log = logging.getLogger(__name__)
@@ -45,9 +48,25 @@ RETRY_MARGIN = 0.1  # seconds added to Telegram's retry_after
 JSONResult = bool | dict[str, Any] | list[dict[str, Any]]
 
 
+READ_TIMEOUT = 30.0  # seconds for Telegram to answer a request; it can be slow under load
+WRITE_TIMEOUT = 30.0  # seconds to send a request's body (documents can be large)
+CONNECT_TIMEOUT = 10.0
+_SENDS = ("send", "forward", "copy")  # methods that deliver something new when repeated
+
+
 def is_transient(error: BaseException) -> bool:
     """A timeout or network fault worth retrying (``TimedOut`` is a ``NetworkError``)."""
     return isinstance(error, NetworkError) and not isinstance(error, BadRequest)
+
+
+def may_have_arrived(endpoint: str, error: BaseException) -> bool:
+    """Whether a failed request may still have been carried out: a send whose answer
+    timed out after the request went out (httpx's ReadTimeout under PTB's TimedOut)."""
+    if not isinstance(error, TimedOut) or not endpoint.lower().startswith(_SENDS):
+        return False
+    import httpx
+
+    return isinstance(error.__cause__, httpx.ReadTimeout)
 
 
 def retry_after_seconds(error: RetryAfter) -> float:
@@ -158,6 +177,13 @@ class RetryingRateLimiter(BaseRateLimiter[int]):
                 self._flood(endpoint, seconds)
                 continue
             except NetworkError as exc:
+                if may_have_arrived(endpoint, exc):
+                    log.warning(
+                        "%s got no answer within the read timeout; not sent again, since "
+                        "Telegram may have delivered it",
+                        endpoint,
+                    )
+                    raise
                 if not is_transient(exc) or attempt >= self.network_retries:
                     raise
                 attempt += 1
