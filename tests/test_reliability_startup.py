@@ -4,6 +4,8 @@ The real ``python -m bot run`` process:
 
 * with a token Telegram refuses (401 on ``getMe``): exit 1 after one line saying the
   token was refused and what to do, never the token, never a traceback;
+* with a token revoked while it runs (401 on every call): exit 1 after one line, the
+  questions it had answered logged;
 * with a database it cannot write (a read-only file, or a folder it may not create):
   exit 2 after one line naming the path and the fix.
 """
@@ -13,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from bot.locale import Locale
 from bot.storage import Storage
-from tests.support import BotApiStub
+from tests.support import BotApiStub, make_text_update
 from tests.support.bot_process import START_TIMEOUT, BotProcess, start_bot
+from tests.support.harness import UHC_QUESTION
 
 WRONG_TOKEN = "999:WRONGtokenSecretPart"
 
@@ -106,3 +110,27 @@ def test_a_database_the_bot_cannot_write_stops_it_with_one_line_and_exit_2(
     assert "Traceback" not in log
     if case == "read-only file":  # the bot took group/other access away, never added write
         assert db_path.stat().st_mode & 0o777 == 0o400
+
+
+def test_a_token_revoked_while_running_stops_the_bot_with_one_line(
+    stub: BotApiStub, tmp_path: Path, knowledge_dir: Path
+) -> None:
+    """PTB's polling gives up on a refused token for good; the process must not stay up,
+    deaf: it answers what it has, flushes the log, says so in one line and exits 1."""
+    bot = start_bot(stub, tmp_path, knowledge_dir)
+    try:
+        stub.wait_for("getUpdates", timeout=START_TIMEOUT)
+        stub.push_update(make_text_update(UHC_QUESTION, user_id=81_001))
+        stub.wait_for("sendMessage", lambda c: c["chat_id"] == 81_001, timeout=START_TIMEOUT)
+        stub.fail_for("*", 120, status=401, description="Unauthorized")  # revoked
+        code, problems = finish(bot)
+    finally:
+        bot.kill()
+    log = bot.stderr
+    print(f"\ntoken revoked while running: exit {code}, {len(problems)} warning/error line(s)")
+    assert code == 1, log
+    assert len(problems) == 1 and "while the bot was running" in problems[0], log
+    assert problems[0].endswith(Locale.load().t("startup.token_refused")), log
+    assert "Traceback" not in log, log
+    with sqlite3.connect(tmp_path / "data" / "bot.db") as db:
+        assert db.execute("SELECT user_id FROM questions").fetchall() == [(81_001,)]

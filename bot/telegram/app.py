@@ -46,7 +46,7 @@ from bot.telegram.commands import Scope, in_scope, menu
 from bot.telegram.delivery import TelegramBot
 from bot.telegram.ratelimit import RetryingRateLimiter, is_transient
 from bot.telegram.services import FloodGuard, Services, services
-from bot.telegram.updates import GuardedUpdater
+from bot.telegram.updates import GuardedBot, GuardedUpdater
 
 log = logging.getLogger(__name__)
 
@@ -191,8 +191,8 @@ class TokenRefusalFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], InvalidToken):
-            if not self.started:
-                return False
+            if not self.started or "retry loop" in record.getMessage().lower():
+                return False  # run() says it in one line, at start or when polling stops
             record.exc_info, record.exc_text = None, None
         return True
 
@@ -237,6 +237,8 @@ async def _post_init(app: Application) -> None:
             svc.storage = None  # type: ignore[assignment]
             raise DatabaseUnusable(path, reason)
     TOKEN_REFUSAL.started = True
+    if isinstance(app.bot, GuardedBot):
+        app.bot.started()
     me = await app.bot.get_me()
     svc.renderer.bot_username = me.username
     await _set_commands(app, svc)
@@ -333,6 +335,12 @@ def run(settings: Settings, engine: Engine, locale: Locale) -> None:
             )
         else:
             app.run_polling(allowed_updates=Update.ALL_TYPES)
+        if isinstance(app.bot, GuardedBot) and app.bot.token_refused:
+            log.critical(
+                "Telegram rejected the bot token while the bot was running (revoked?); stopped. %s",
+                locale.t("startup.token_refused"),
+            )
+            raise SystemExit(1)
     # Both go through logging (which masks secrets), never a bare traceback on stderr:
     # PTB's InvalidToken message, for one, quotes the token.
     except InvalidToken:

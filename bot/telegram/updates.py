@@ -23,7 +23,9 @@ import datetime as dtm
 import hmac
 import json
 import logging
+import os
 import re
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from urllib.parse import urlsplit
 
 from telegram import Bot, Update
 from telegram._utils.defaultvalue import DEFAULT_NONE, DefaultValue
+from telegram.error import InvalidToken
 from telegram.ext import ExtBot, Updater
 
 log = logging.getLogger(__name__)
@@ -78,16 +81,40 @@ def read_update(data: object, bot: Bot | None, source: str, outcome: str) -> Upd
 
 
 class GuardedBot(ExtBot[None]):
-    """:class:`ExtBot` whose ``get_updates`` never fails on an update it cannot read."""
+    """:class:`ExtBot` whose ``get_updates`` never fails on an update it cannot read,
+    and which stops the process when Telegram refuses its token while it runs."""
 
-    __slots__ = ("_confirm_up_to",)
+    __slots__ = ("_confirm_up_to", "_running", "_token_refused")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._running = False  # start-up is over (refusals at start are run()'s to report)
+        self._token_refused = False
         # One past the highest update id received, so the next getUpdates confirms an
         # unreadable update even when it was the last of its batch (the Updater takes
         # its offset from the last update it was given).
         self._confirm_up_to = 0
+
+    @property
+    def token_refused(self) -> bool:
+        """Telegram refused the token after start-up (it was revoked while running)."""
+        return self._token_refused
+
+    def started(self) -> None:
+        """Start-up is over: from now on a refused token stops the process."""
+        self._running = True
+
+    async def _post(self, endpoint: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super()._post(endpoint, *args, **kwargs)
+        except InvalidToken:
+            if self._running and not self._token_refused:
+                # A token revoked while running: PTB's polling gives up for good and
+                # the process would stay up, deaf. Stop it the clean way (SIGTERM: the
+                # log is flushed); run() then exits 1 with one line.
+                self._token_refused = True
+                os.kill(os.getpid(), signal.SIGTERM)
+            raise
 
     async def get_updates(
         self,
@@ -102,6 +129,9 @@ class GuardedBot(ExtBot[None]):
         pool_timeout: Any = DEFAULT_NONE,
         api_kwargs: dict[str, Any] | None = None,
     ) -> tuple[Update, ...]:
+        if self._token_refused:  # stopping: asking again would only be refused again
+            await asyncio.sleep(0.5)
+            return ()
         # What Bot.get_updates does, except that each update is read on its own.
         if self._confirm_up_to and (offset is None or 0 <= offset < self._confirm_up_to):
             offset = self._confirm_up_to
@@ -116,15 +146,20 @@ class GuardedBot(ExtBot[None]):
         else:
             base_timeout = read_timeout or 0
         poll = timeout.total_seconds() if isinstance(timeout, dtm.timedelta) else timeout or 0
-        result = await self._post(
-            "getUpdates",
-            data,
-            read_timeout=base_timeout + poll,
-            write_timeout=write_timeout,
-            connect_timeout=connect_timeout,
-            pool_timeout=pool_timeout,
-            api_kwargs=api_kwargs,
-        )
+        try:
+            result = await self._post(
+                "getUpdates",
+                data,
+                read_timeout=base_timeout + poll,
+                write_timeout=write_timeout,
+                connect_timeout=connect_timeout,
+                pool_timeout=pool_timeout,
+                api_kwargs=api_kwargs,
+            )
+        except InvalidToken:
+            if not self._token_refused:
+                raise  # at start-up: run() reports it
+            return ()  # the process is stopping (see _post); PTB's shutdown stays clean
         if not isinstance(result, list):
             log.warning("getUpdates answered a JSON %s, not a list; ignored", type(result).__name__)
             return ()
