@@ -322,6 +322,8 @@ def run(settings: Settings, engine: Engine, locale: Locale) -> None:
     on SIGINT/SIGTERM; post_shutdown then flushes the question log."""
     restrict_access(settings)  # data folder 0700, database and everything new 0600
     app = build_application(settings, engine, locale)
+    if isinstance(app.bot, GuardedBot):
+        app.bot.stop_when_refused(app.stop_running)
     logging.getLogger("telegram.ext").addFilter(TOKEN_REFUSAL)
     try:
         if settings.webhook_url:

@@ -23,10 +23,8 @@ import datetime as dtm
 import hmac
 import json
 import logging
-import os
 import re
-import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -84,12 +82,13 @@ class GuardedBot(ExtBot[None]):
     """:class:`ExtBot` whose ``get_updates`` never fails on an update it cannot read,
     and which stops the process when Telegram refuses its token while it runs."""
 
-    __slots__ = ("_confirm_up_to", "_running", "_token_refused")
+    __slots__ = ("_confirm_up_to", "_running", "_stop", "_token_refused")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._running = False  # start-up is over (refusals at start are run()'s to report)
         self._token_refused = False
+        self._stop: Callable[[], object] | None = None  # how run() stops the application
         # One past the highest update id received, so the next getUpdates confirms an
         # unreadable update even when it was the last of its batch (the Updater takes
         # its offset from the last update it was given).
@@ -101,19 +100,24 @@ class GuardedBot(ExtBot[None]):
         return self._token_refused
 
     def started(self) -> None:
-        """Start-up is over: from now on a refused token stops the process."""
+        """Start-up is over: from now on a refused token stops the application."""
         self._running = True
+
+    def stop_when_refused(self, stop: Callable[[], object]) -> None:
+        """``stop`` (``Application.stop_running``) is called once if Telegram refuses the
+        token after start-up; only the real process asks for this, not tests' bots."""
+        self._stop = stop
 
     async def _post(self, endpoint: str, *args: Any, **kwargs: Any) -> Any:
         try:
             return await super()._post(endpoint, *args, **kwargs)
         except InvalidToken:
-            if self._running and not self._token_refused:
+            if self._running and self._stop is not None and not self._token_refused:
                 # A token revoked while running: PTB's polling gives up for good and
-                # the process would stay up, deaf. Stop it the clean way (SIGTERM: the
-                # log is flushed); run() then exits 1 with one line.
+                # the process would stay up, deaf. Stop the application the clean way
+                # (the log is flushed); run() then exits 1 with one line.
                 self._token_refused = True
-                os.kill(os.getpid(), signal.SIGTERM)
+                self._stop()
             raise
 
     async def get_updates(
