@@ -67,3 +67,20 @@ def test_the_english_view_keeps_ids_figures_and_sources_and_changes_only_words(
     text = Renderer(locale).answer(iid, english)
     assert "Regional Innovation Index (IID): 60,94" in text  # Indonesian marks here
     assert "Berandapost" in text and "Data per 22 Desember 2025" in text
+
+
+def test_the_english_locale_has_every_key_and_placeholder_of_the_indonesian_one(
+    locale: Locale,
+) -> None:
+    from bot.locale import placeholders
+
+    english = Locale.load("en")
+    assert english.keys() == locale.keys()
+    for key in sorted(locale.keys()):
+        # A unit may take the number inside it ("IDR {value} trillion").
+        extra = {"value"} if key.startswith("units.") else set()
+        assert placeholders(english.t(key)) - extra == placeholders(locale.t(key)), key
+    assert english.t("format.decimal_mark") == "." and english.t("format.thousands_mark") == ","
+    assert Renderer(english).amount(
+        Figure(label="x", value=Decimal("2.25"), unit="triliun rupiah")
+    ) == english.t("units.triliun rupiah").replace("{value}", "2.25")
